@@ -1,0 +1,4 @@
+"""Hardware conformance harness for LLM serving runtimes."""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,11 @@
+"""Checks, one module each, behind one registry (adding a check: one file, one line here)."""
+from __future__ import annotations
+
+from harness.checks.base import Check, CheckContext, CheckResult
+from harness.registry import Registry
+
+CHECKS: Registry[Check] = Registry("check")
+CHECKS.register("accuracy", "harness.checks.accuracy:CHECK")
+CHECKS.register("weight_parity", "harness.checks.weight_parity:CHECK", aliases=("weights",))
+
+__all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

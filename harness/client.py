@@ -1,0 +1,96 @@
+"""HTTP clients for runtimes: one small class per API dialect, one shared result type."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Protocol, final
+
+import numpy as np
+import requests
+
+from harness.errors import RuntimeRequestError
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Generation:
+    """A greedy completion with the logprob of each chosen token and the top-k alternatives."""
+
+    prompt: str
+    text: str
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    top_logprobs: tuple[tuple[tuple[int, float], ...], ...] = ()
+
+
+class RuntimeClient(Protocol):
+    """What checks may ask of a running runtime."""
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, top_logprobs: int = 0) -> list[Generation]: ...
+
+    def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None: ...
+
+    def server_info(self) -> dict[str, Any]: ...
+
+
+class NativeClient:
+    """SGLang's native API (/generate, /get_weights_by_name, /get_server_info); the hf runtime speaks it too."""
+
+    def __init__(self, base_url: str, cell_id: str, timeout_s: float = 300.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cell_id = cell_id
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def _post(self, path: str, payload: dict[str, Any]) -> requests.Response:
+        try:
+            return self.session.post(f"{self.base_url}{path}", json=payload, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise RuntimeRequestError(self.cell_id, f"POST {path} failed: {type(exc).__name__}: {exc}") from exc
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, top_logprobs: int = 0) -> list[Generation]:
+        payload = {
+            "text": list(prompts),
+            "sampling_params": {"temperature": 0.0, "max_new_tokens": max_new_tokens},
+            "return_logprob": True,
+            "top_logprobs_num": top_logprobs,
+        }
+        resp = self._post("/generate", payload)
+        if resp.status_code != 200:
+            raise RuntimeRequestError(self.cell_id, f"POST /generate answered HTTP {resp.status_code}: {resp.text[:500]}")
+        items = resp.json()
+        if len(items) != len(prompts):
+            raise RuntimeRequestError(self.cell_id, f"/generate returned {len(items)} answers for {len(prompts)} prompts")
+        return [_native_generation(p, item) for p, item in zip(prompts, items)]
+
+    def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None:
+        payload: dict[str, Any] = {"name": name}
+        if truncate_rows is not None:
+            payload["truncate_size"] = truncate_rows
+        resp = self._post("/get_weights_by_name", payload)
+        if resp.status_code in (400, 404):
+            return None
+        if resp.status_code != 200:
+            raise RuntimeRequestError(self.cell_id, f"/get_weights_by_name {name!r}: HTTP {resp.status_code}: {resp.text[:300]}")
+        data = resp.json()
+        return None if data is None else np.asarray(data, dtype=np.float32)
+
+    def server_info(self) -> dict[str, Any]:
+        try:
+            resp = self.session.get(f"{self.base_url}/get_server_info", timeout=30)
+            return resp.json() if resp.status_code == 200 else {}
+        except (requests.RequestException, ValueError):
+            return {}
+
+
+def _native_generation(prompt: str, item: dict[str, Any]) -> Generation:
+    meta = item.get("meta_info") or {}
+    tokens = meta.get("output_token_logprobs") or []
+    tops = meta.get("output_top_logprobs") or []
+    return Generation(
+        prompt=prompt,
+        text=str(item.get("text", "")),
+        token_ids=tuple(int(t[1]) for t in tokens),
+        logprobs=tuple(float(t[0]) for t in tokens),
+        top_logprobs=tuple(tuple((int(t[1]), float(t[0])) for t in step or ()) for step in tops),
+    )

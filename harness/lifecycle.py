@@ -1,0 +1,197 @@
+"""Runtime processes: start, wait until ready, tear the whole tree down, keep the log."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import final
+
+import requests
+
+from harness.errors import ReadinessTimeout, RuntimeStartError
+
+LOG_TAIL_LINES = 60
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to start one runtime process: declarative, no behaviour."""
+
+    cell_id: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    ready_url: str
+    log_path: Path
+    boot_timeout_s: float
+    cwd: Path | None = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel says is free right now (bind to port 0, read it back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log file ('' when it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+class ServerProcess:
+    """One runtime process in its own session, so its whole tree can be signalled at once."""
+
+    def __init__(self, spec: LaunchSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boot_s: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self, is_ready: Callable[[], bool] | None = None, poll_s: float = 0.25) -> float:
+        """Launch and block until ready; returns boot seconds. Raises RuntimeStartError subclasses."""
+        self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        with self.spec.log_path.open("ab") as log:
+            log.write(f"$ {' '.join(self.spec.argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                list(self.spec.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=dict(self.spec.env), cwd=self.spec.cwd, start_new_session=True,
+            )
+        _LIVE[self.proc.pid] = self
+        check = is_ready or self._http_ready
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                self.stop()
+                raise RuntimeStartError("boot-crash", self.spec.cell_id, f"process exited with {_describe_exit(code)} during boot",
+                                        self.spec.log_path, tail(self.spec.log_path))
+            if check():
+                self.boot_s = time.monotonic() - t0
+                return self.boot_s
+            if time.monotonic() - t0 > self.spec.boot_timeout_s:
+                self.stop()
+                raise ReadinessTimeout(self.spec.cell_id,
+                                       f"not ready at {self.spec.ready_url} after {self.spec.boot_timeout_s:.0f}s "
+                                       "(raise the runtime's boot timeout with --boot-timeout if it is just slow)",
+                                       self.spec.log_path, tail(self.spec.log_path))
+            time.sleep(poll_s)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def exit_description(self) -> str | None:
+        """How the process ended, or None while it runs."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return _describe_exit(self.proc.returncode)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """TERM the process group and every descendant, wait, then KILL what is left."""
+        if self.proc is None:
+            return
+        pids = {self.proc.pid} | descendants(self.proc.pid)
+        _signal_all(self.proc.pid, pids, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _any_alive(pids):
+            self.proc.poll()
+            time.sleep(0.1)
+        if _any_alive(pids):
+            _signal_all(self.proc.pid, pids, signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        _LIVE.pop(self.proc.pid, None)
+
+    def _http_ready(self) -> bool:
+        try:
+            return requests.get(self.spec.ready_url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+_LIVE: dict[int, ServerProcess] = {}
+
+
+def stop_all() -> int:
+    """Backstop for interrupts: stop every process this Python started and did not stop yet."""
+    servers = list(_LIVE.values())
+    for s in servers:
+        s.stop(grace_s=5.0)
+    return len(servers)
+
+
+def descendants(pid: int) -> set[int]:
+    """All live descendants of pid, read from /proc (children that left the session too)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _signal_all(leader: int, pids: set[int], sig: signal.Signals) -> None:
+    try:
+        os.killpg(leader, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _any_alive(pids: set[int]) -> bool:
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            return True
+    return False
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (killed by SIGKILL: often the kernel's OOM killer; check `dmesg` and memory limits)" if code == -9 else ""
+        return f"signal {name}{hint}"
+    return f"exit code {code}"
+
+
+def argv_for_display(argv: Sequence[str]) -> str:
+    """The command line as one readable string (for reports; never executed)."""
+    return " ".join(a if a and " " not in a else repr(a) for a in argv)

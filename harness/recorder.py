@@ -1,0 +1,145 @@
+"""Turn pytest reports of matrix tests into result records, and write them as they arrive."""
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import secrets
+import sys
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import __version__
+from harness.checks import CheckResult
+from harness.errors import RuntimeRequestError, RuntimeStartError
+from harness.matrix import Cell
+from harness.results import ResultRecord, ResultWriter, write_json_atomic
+
+RECORD_PROPERTY = "harness_record"
+RESULT_KEY = pytest.StashKey[CheckResult]()
+NA_KEY = pytest.StashKey[str]()
+RUNTIME_INFO_KEY = pytest.StashKey[dict]()
+
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261124T221500Z-3fa9``."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def record_data(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> dict[str, Any] | None:
+    """The record of a matrix test's outcome, or None when this phase adds nothing."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    cell, check = params.get("harness_runtime"), params.get("harness_check")
+    if not isinstance(cell, Cell) or check is None:
+        return None
+    if report.when == "teardown" or (report.when == "setup" and report.passed):
+        return None
+    data: dict[str, Any] = {**cell.as_dict(), "cell": cell.id, "check": check, "duration_s": round(report.duration, 3)}
+    data.update(item.stash.get(RUNTIME_INFO_KEY, {}))
+    result = item.stash.get(RESULT_KEY, None)
+    if report.skipped:
+        na = item.stash.get(NA_KEY, None)
+        data.update(status="na" if na or (result and result.status == "na") else "skipped",
+                    reason=na or _skip_reason(report))
+        if result is not None:
+            data.update(metrics=dict(result.metrics), details=dict(result.details))
+    elif result is not None and call.excinfo is None:
+        data.update(status="pass", reason=result.reason, metrics=dict(result.metrics), details=dict(result.details))
+    elif result is not None and result.status == "fail":
+        data.update(status="fail", reason=result.reason, metrics=dict(result.metrics), details=dict(result.details))
+    else:
+        data.update(_error_fields(call.excinfo))
+    return data
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ").removeprefix("N/A: ")
+
+
+def _error_fields(excinfo: pytest.ExceptionInfo[BaseException] | None) -> dict[str, Any]:
+    if excinfo is None:
+        return {"status": "error", "reason": "error: unknown"}
+    exc = excinfo.value
+    if isinstance(exc, (RuntimeStartError, RuntimeRequestError)):
+        return {"status": "error", "reason": f"{exc.kind}: {exc.detail}",
+                "log_path": str(exc.log_path) if exc.log_path else None, "log_tail": exc.log_tail or None}
+    return {"status": "error", "reason": f"error: {type(exc).__name__}: {exc}"}
+
+
+class ResultRecorder:
+    """Writes records and the manifest; registered on the process that receives reports."""
+
+    def __init__(self, out_dir: Path, argv: list[str]) -> None:
+        self.out_dir = out_dir
+        self.run_id = new_run_id()
+        self.writer = ResultWriter(out_dir / "results.jsonl")
+        self.argv = argv
+        self.started = _now()
+        self.count = 0
+        self.started_writing = False
+
+    def start(self) -> None:
+        """Begin a fresh run directory; a previous run there moves to ``../history/<run_id>/``."""
+        archive_previous(self.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._manifest("running")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == RECORD_PROPERTY:
+                if not self.started_writing:
+                    self.start()
+                    self.started_writing = True
+                self.writer.write(ResultRecord.from_mapping({**value, "run_id": self.run_id}))
+                self.count += 1
+
+    def finish(self, exitstatus: int, devices: dict[str, Any]) -> None:
+        status = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "complete"
+        self._manifest(status, devices=devices, ended=_now(), exitstatus=int(exitstatus))
+
+    def _manifest(self, status: str, **extra: Any) -> None:
+        write_json_atomic(self.out_dir / "manifest.json", {
+            "schema": 1, "run_id": self.run_id, "status": status, "started": self.started,
+            "harness": __version__, "python": sys.version.split()[0], "host": platform.node(),
+            "platform": platform.platform(), "argv": self.argv, "versions": _versions(), **extra,
+        })
+
+
+def archive_previous(out_dir: Path) -> Path | None:
+    """Move an earlier run's files out of ``out_dir`` so runs are never mixed; returns where."""
+    names = ("results.jsonl", "manifest.json", "index.html", "logs")
+    if not any((out_dir / n).exists() for n in names):
+        return None
+    try:
+        run_id = json.loads((out_dir / "manifest.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        run_id = "unknown-" + new_run_id()
+    dest = out_dir.parent / "history" / str(run_id)
+    if dest.exists():
+        dest = dest.with_name(f"{dest.name}-{secrets.token_hex(2)}")
+    dest.mkdir(parents=True)
+    for n in names:
+        if (out_dir / n).exists():
+            shutil.move(str(out_dir / n), dest / n)
+    return dest
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for pkg in ("pytest", "pytest-xdist", "numpy", "torch", "transformers", "accelerate"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

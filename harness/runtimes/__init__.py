@@ -1,0 +1,16 @@
+"""Runtime adapters, one module each, behind one registry."""
+from __future__ import annotations
+
+from harness.registry import Registry
+from harness.runtimes.base import RuntimeAdapter
+
+RUNTIMES: Registry[RuntimeAdapter] = Registry("runtime")
+RUNTIMES.register("hf", "harness.runtimes.hf:ADAPTER", aliases=("transformers",))
+
+
+def all_offload_modes() -> list[str]:
+    """The union of every registered runtime's offload modes, in registration order."""
+    modes: list[str] = []
+    for name in RUNTIMES:
+        modes += [m for m in RUNTIMES.get(name).offload_modes if m not in modes]
+    return modes

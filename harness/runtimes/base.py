@@ -1,0 +1,68 @@
+"""The contract every runtime adapter fulfils."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, final
+
+from harness.cards import ModelCard
+from harness.client import RuntimeClient
+from harness.lifecycle import LaunchSpec
+from harness.matrix import Cell
+
+# The env var that selects cards of each device kind, set from a lease (one runtime per card).
+VISIBLE_DEVICES_ENV = {
+    "cuda": "CUDA_VISIBLE_DEVICES",
+    "rocm": "HIP_VISIBLE_DEVICES",
+    "npu": "ASCEND_RT_VISIBLE_DEVICES",
+    "xpu": "ZE_AFFINITY_MASK",
+}
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class LaunchContext:
+    """What an adapter may use to build a cell's command line and environment."""
+
+    cell: Cell
+    card: ModelCard
+    checkpoint: Path
+    python: str
+    host: str
+    port: int
+    workdir: Path
+    log_path: Path
+    boot_timeout_s: float
+    base_env: Mapping[str, str]
+    visible_devices: tuple[int, ...] | None = None
+    workarounds: tuple[str, ...] = ()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The base environment, the visible-devices variable for the cell's device, and ``extra``."""
+        env = dict(self.base_env)
+        var = VISIBLE_DEVICES_ENV.get(self.cell.device)
+        if var and self.visible_devices is not None:
+            env[var] = ",".join(map(str, self.visible_devices))
+        env.update(extra)
+        return env
+
+
+class RuntimeAdapter(Protocol):
+    """A serving runtime the harness can boot, query and fingerprint."""
+
+    name: str
+    offload_modes: tuple[str, ...]
+    default_boot_timeout_s: float
+
+    def na_reason(self, cell: Cell, card: ModelCard | None) -> str | None:
+        """Why this combination means nothing for this runtime (an N/A cell), or None."""
+
+    def launch(self, ctx: LaunchContext) -> LaunchSpec:
+        """The process to start for a cell."""
+
+    def client(self, base_url: str, cell_id: str) -> RuntimeClient:
+        """A client speaking this runtime's API."""
+
+    def fingerprint(self, server_info: Mapping[str, Any]) -> dict[str, Any]:
+        """Version and key settings of the running runtime, for results and the report."""

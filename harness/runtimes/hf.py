@@ -1,0 +1,57 @@
+"""The reference runtime: HF transformers + accelerate, served by hf_server.py in its own process."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.cards import ModelCard
+from harness.client import NativeClient, RuntimeClient
+from harness.lifecycle import LaunchSpec
+from harness.matrix import Cell
+from harness.runtimes.base import LaunchContext
+
+SERVER_SCRIPT = Path(__file__).with_name("hf_server.py")
+
+
+class HFAdapter:
+    """Offload through accelerate's real device maps: decoder layers to host memory or to disk."""
+
+    name = "hf"
+    offload_modes = ("none", "cpu", "disk")
+    default_boot_timeout_s = 180.0
+
+    def na_reason(self, cell: Cell, card: ModelCard | None) -> str | None:
+        if cell.device == "cpu" and cell.offload == "cpu":
+            return "cpu offload moves weights to host memory, where they already are on the cpu device"
+        if cell.offload not in self.offload_modes:
+            return f"the hf runtime has no offload mode {cell.offload!r} (it has {', '.join(self.offload_modes)})"
+        if cell.tp != 1:
+            return "the hf reference runtime does not shard (tp must be 1)"
+        return None
+
+    def launch(self, ctx: LaunchContext) -> LaunchSpec:
+        argv = [
+            ctx.python, str(SERVER_SCRIPT), "--model", str(ctx.checkpoint), "--device", ctx.cell.device,
+            "--offload", ctx.cell.offload, "--dtype", ctx.cell.dtype, "--host", ctx.host, "--port", str(ctx.port),
+        ]
+        if ctx.cell.offload == "disk":
+            argv += ["--offload-dir", str(ctx.workdir / "offload")]
+        return LaunchSpec(
+            cell_id=ctx.cell.id, argv=tuple(argv),
+            env=ctx.env(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
+                        TRANSFORMERS_OFFLINE="1"),
+            ready_url=f"http://{ctx.host}:{ctx.port}/health", log_path=ctx.log_path,
+            boot_timeout_s=ctx.boot_timeout_s,
+        )
+
+    def client(self, base_url: str, cell_id: str) -> RuntimeClient:
+        return NativeClient(base_url, cell_id)
+
+    def fingerprint(self, server_info: Mapping[str, Any]) -> dict[str, Any]:
+        versions = dict(server_info.get("versions") or {})
+        return {"runtime": "hf", "version": versions.get("transformers"), "versions": versions,
+                "offload_targets": server_info.get("offload_targets"), "load_s": server_info.get("load_s")}
+
+
+ADAPTER = HFAdapter()

@@ -1,0 +1,250 @@
+"""Reference runtime: HF transformers + accelerate behind a subset of SGLang's native HTTP API.
+
+Run as a script by the runtime's own interpreter (it imports nothing from the harness):
+    python hf_server.py --model DIR --device cpu --offload disk --port 30000
+Endpoints: GET /health, GET /get_model_info, GET /get_server_info, POST /generate,
+POST /get_weights_by_name. Binds 127.0.0.1 unless --host says otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import torch
+
+FAULT_ENV = "HARNESS_HF_FAULT"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "rocm", "npu", "xpu"])
+    p.add_argument("--offload", default="none", choices=["none", "cpu", "disk"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--offload-dir", default=None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    return p.parse_args(argv)
+
+
+def torch_device(device: str) -> str:
+    """The torch device string for a harness device name (visible-devices env picks the card)."""
+    if device == "npu":
+        import torch_npu  # noqa: F401  (registers the npu backend)
+    return {"cpu": "cpu", "cuda": "cuda:0", "rocm": "cuda:0", "npu": "npu:0", "xpu": "xpu:0"}[device]
+
+
+def offload_device_map(model_dir: str, exec_device: str, target: str) -> dict[str, str]:
+    """Decoder layers go to ``target`` (cpu or disk); everything else stays on the device."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with init_empty_weights():
+        skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    layers = max(
+        (n for n, m in skeleton.named_modules() if isinstance(m, torch.nn.ModuleList)),
+        key=lambda n: sum(p.numel() for p in skeleton.get_submodule(n).parameters()),
+    )
+    device_map: dict[str, str] = {}
+
+    def walk(prefix: str, module: torch.nn.Module) -> None:
+        for name, child in module.named_children():
+            full = f"{prefix}{name}"
+            if full == layers:
+                device_map.update({f"{full}.{i}": target for i in range(len(child))})
+            elif layers.startswith(full + "."):
+                walk(full + ".", child)
+            else:
+                device_map[full] = exec_device
+
+    walk("", skeleton)
+    return device_map
+
+
+def load_model(args: argparse.Namespace):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = getattr(torch, args.dtype)
+    device = torch_device(args.device)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if args.offload == "none":
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
+        device_map = {"": device}
+    else:
+        device_map = offload_device_map(args.model, device, args.offload)
+        folder = args.offload_dir or tempfile.mkdtemp(prefix="hf-offload-")
+        model = AutoModelForCausalLM.from_pretrained(
+            args.model, dtype=dtype, device_map=device_map, offload_folder=folder
+        )
+    model.eval()
+    apply_fault(model, os.environ.get(FAULT_ENV, ""))
+    return model, tokenizer, device, device_map
+
+
+def apply_fault(model, fault: str) -> None:
+    """Test-only: corrupt the loaded weights in a named way (see the README's fault table)."""
+    if not fault:
+        return
+    raise SystemExit(f"unknown {FAULT_ENV}={fault!r}; this build knows no faults")
+
+
+class Engine:
+    """The loaded model, serialised behind one lock."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        t0 = time.monotonic()
+        self.args = args
+        self.model, self.tokenizer, self.device, self.device_map = load_model(args)
+        self.load_s = time.monotonic() - t0
+        self.lock = threading.Lock()
+
+    def generate(self, req: dict) -> list[dict] | dict:
+        texts = req.get("text")
+        single = isinstance(texts, str)
+        prompts = [texts] if single else list(texts or [])
+        sp = req.get("sampling_params") or {}
+        top_k = int(req.get("top_logprobs_num") or 0)
+        with self.lock, torch.no_grad():
+            out = [self._generate(p, int(sp.get("max_new_tokens", 16)), top_k) for p in prompts]
+        return out[0] if single else out
+
+    def _generate(self, prompt: str, max_new_tokens: int, top_k: int) -> dict:
+        enc = self.tokenizer(prompt, return_tensors="pt").to(self.device)
+        res = self.model.generate(
+            **enc, do_sample=False, max_new_tokens=max_new_tokens, output_logits=True,
+            return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
+        )
+        ids = res.sequences[0, enc["input_ids"].shape[1]:].tolist()
+        token_lps, top_lps = [], []
+        for step, tok in enumerate(ids):
+            lp = torch.log_softmax(res.logits[step][0].float(), dim=-1)
+            token_lps.append([float(lp[tok]), tok, None])
+            if top_k:
+                vals, idx = lp.topk(top_k)
+                top_lps.append([[float(v), int(i), None] for v, i in zip(vals, idx)])
+        return {
+            "text": self.tokenizer.decode(ids, skip_special_tokens=True),
+            "output_ids": ids,
+            "meta_info": {
+                "prompt_tokens": int(enc["input_ids"].shape[1]),
+                "completion_tokens": len(ids),
+                "output_token_logprobs": token_lps,
+                "output_top_logprobs": top_lps,
+            },
+        }
+
+    def weight(self, name: str, truncate: int | None) -> list | None:
+        with self.lock:
+            t = read_live_tensor(self.model, name)
+        if t is None:
+            return None
+        t = t.detach().to("cpu", torch.float32)
+        if truncate is not None and t.dim() >= 1:
+            t = t[:truncate]
+        return t.tolist()
+
+    def info(self) -> dict:
+        import accelerate
+        import transformers
+
+        offloaded = sorted({v for v in self.device_map.values() if v in ("cpu", "disk")} - {self.device})
+        return {
+            "model_path": self.args.model, "is_generation": True, "device": self.args.device,
+            "torch_device": self.device, "offload": self.args.offload, "dtype": self.args.dtype,
+            "offload_targets": offloaded, "load_s": round(self.load_s, 3),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "accelerate": accelerate.__version__, "python": sys.version.split()[0]},
+            "architectures": list(getattr(self.model.config, "architectures", None) or []),
+        }
+
+
+def read_live_tensor(model: torch.nn.Module, name: str) -> torch.Tensor | None:
+    """The value the model really computes with, also when accelerate parked it on meta/disk."""
+    module_name, _, leaf = name.rpartition(".")
+    try:
+        module = model.get_submodule(module_name)
+    except AttributeError:
+        return None
+    t = getattr(module, leaf, None)
+    if not isinstance(t, torch.Tensor):
+        return None
+    if t.device.type != "meta":
+        return t
+    parts = module_name.split(".") if module_name else []
+    for cut in range(len(parts), -1, -1):
+        owner = model.get_submodule(".".join(parts[:cut]))
+        wmap = getattr(getattr(owner, "_hf_hook", None), "weights_map", None)
+        rel = ".".join(parts[cut:] + [leaf])
+        if wmap is not None and rel in wmap:
+            return wmap[rel]
+    return None
+
+
+def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args) -> None:  # one short line per request on stderr
+            sys.stderr.write(f"[hf_server] {self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+
+        def _send(self, code: int, payload) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path in ("/health", "/ready"):
+                self._send(200, {"status": "ok"})
+            elif self.path in ("/get_model_info", "/get_server_info"):
+                self._send(200, engine.info())
+            else:
+                self._send(404, {"error": f"no route {self.path}"})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                req = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/generate":
+                    self._send(200, engine.generate(req))
+                elif self.path == "/get_weights_by_name":
+                    value = engine.weight(str(req.get("name")), req.get("truncate_size"))
+                    if value is None:
+                        self._send(400, {"error": f"no parameter named {req.get('name')!r}"})
+                    else:
+                        self._send(200, value)
+                else:
+                    self._send(404, {"error": f"no route {self.path}"})
+            except Exception as exc:  # report to the client; the server keeps serving
+                self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.manual_seed(0)
+    engine = Engine(args)
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(engine))
+    print(f"[hf_server] ready on http://{args.host}:{args.port} (load {engine.load_s:.1f}s)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Report rendering: data (reports.data) kept apart from templates (reports/templates)."""

@@ -1,0 +1,1 @@
+"""Conformance suites run by `harness run` (pytest files over the matrix)."""
