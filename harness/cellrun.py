@@ -67,7 +67,8 @@ def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[in
         cell=cell, card=card, checkpoint=checkpoint, python=python, host=HOST, port=free_port(HOST),
         workdir=workdir, log_path=log_path,
         boot_timeout_s=options.boot_timeout_s or adapter.default_boot_timeout_s,
-        base_env=_base_env(), visible_devices=visible, workarounds=options.workarounds,
+        base_env={**_base_env(), "HARNESS_CELL": cell.id, "HARNESS_OUT": str(options.out_dir)},
+        visible_devices=visible, workarounds=options.workarounds,
     )
     spec = adapter.launch(ctx)
     server = ServerProcess(spec)

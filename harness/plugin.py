@@ -40,6 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {doc}")
     try:
         options = config.stash[OPTIONS_KEY] = HarnessOptions.from_config(config)
+        config.stash[PLAN_KEY] = build_plan(options)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):  # the process that receives every report writes results
@@ -51,12 +52,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def plan_of(config: pytest.Config) -> Plan:
-    """The run's matrix, built on first use (runs without matrix tests never build it)."""
-    if PLAN_KEY not in config.stash:
-        try:
-            config.stash[PLAN_KEY] = build_plan(config.stash[OPTIONS_KEY])
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
+    """The run's matrix (validated when pytest configured)."""
     return config.stash[PLAN_KEY]
 
 

@@ -1,0 +1,39 @@
+"""A stand-in process for lifecycle tests: serves /health, crashes, hangs or spawns children."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def main() -> None:
+    mode, port = sys.argv[1], int(sys.argv[2])
+    print(f"fake server mode={mode}", flush=True)
+    if mode == "crash":
+        print("Traceback (most recent call last):\nModuleNotFoundError: No module named 'vllm'", flush=True)
+        sys.exit(3)
+    if mode == "hang":
+        time.sleep(3600)
+    if mode in ("spawn", "spawn-detached"):
+        detach = mode == "spawn-detached"
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=detach)
+        print(f"child pid {child.pid}", flush=True)
+    if mode == "ignore-term":
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    HTTPServer(("127.0.0.1", port), Health).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

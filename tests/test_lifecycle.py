@@ -1,0 +1,82 @@
+"""Runtime processes with real subprocesses: readiness, boot failures, whole-tree teardown."""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ReadinessTimeout, RuntimeStartError
+from harness.lifecycle import LaunchSpec, ServerProcess, descendants, free_port, tail
+
+FAKE = Path(__file__).with_name("data") / "fake_server.py"
+
+
+def spec(tmp_path: Path, mode: str, timeout: float = 20.0) -> LaunchSpec:
+    port = free_port()
+    return LaunchSpec(cell_id=f"fake-cpu-m-{mode}", argv=(sys.executable, str(FAKE), mode, str(port)),
+                      env=dict(os.environ), ready_url=f"http://127.0.0.1:{port}/health",
+                      log_path=tmp_path / "logs" / f"{mode}.log", boot_timeout_s=timeout)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_boot_then_stop_removes_the_process(tmp_path):
+    server = ServerProcess(spec(tmp_path, "ok"))
+    assert server.start() > 0
+    pid = server.pid
+    assert alive(pid)
+    server.stop()
+    assert not alive(pid)
+    assert "fake server mode=ok" in tail(server.spec.log_path)
+
+
+@pytest.mark.parametrize("mode", ["spawn", "spawn-detached"])
+def test_stop_kills_children_even_those_that_left_the_session(tmp_path, mode):
+    server = ServerProcess(spec(tmp_path, mode))
+    server.start()
+    kids = descendants(server.pid)
+    assert kids, "the fake server should have a child"
+    server.stop()
+    assert not any(alive(p) for p in kids | {server.pid})
+
+
+def test_term_ignored_falls_back_to_kill(tmp_path):
+    server = ServerProcess(spec(tmp_path, "ignore-term"))
+    server.start()
+    pid = server.pid
+    server.stop(grace_s=1.0)
+    assert not alive(pid)
+
+
+def test_crash_during_boot_is_boot_crash_with_log_tail(tmp_path):
+    server = ServerProcess(spec(tmp_path, "crash"))
+    with pytest.raises(RuntimeStartError) as err:
+        server.start()
+    e = err.value
+    assert e.kind == "boot-crash" and "exit code 3" in e.detail
+    assert "No module named 'vllm'" in e.log_tail
+    assert e.log_path == server.spec.log_path
+
+
+def test_never_ready_is_boot_timeout_and_the_process_is_gone(tmp_path):
+    server = ServerProcess(spec(tmp_path, "hang", timeout=1.5))
+    with pytest.raises(ReadinessTimeout) as err:
+        server.start()
+    assert err.value.kind == "boot-timeout" and "--boot-timeout" in str(err.value)
+    assert not alive(server.pid)
+
+
+def test_log_starts_with_the_command(tmp_path):
+    server = ServerProcess(spec(tmp_path, "ok"))
+    server.start()
+    server.stop()
+    assert re.match(r"^\$ .*fake_server\.py ok \d+", server.spec.log_path.read_text())

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+
+from harness.cards import Tolerance
+from harness.parity import compare, worst_first
+
+TOL = Tolerance(atol=1e-6, rtol=1e-5)
+
+
+def test_identical_tensors_pass_with_zero_error():
+    a = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    r = compare("w", a.copy(), a, TOL)
+    assert r.ok and r.max_abs == 0.0 and r.max_rel == 0.0 and r.frac_outside == 0.0
+    assert abs(r.cosine - 1.0) < 1e-12
+
+
+def test_scaled_by_1_001_is_caught():
+    a = np.linspace(0.1, 1, 100, dtype=np.float32)
+    r = compare("w", a * np.float32(1.001), a, TOL)
+    assert not r.ok
+    assert 9e-4 < r.max_rel < 1.1e-3
+    assert r.frac_outside == 1.0
+
+
+def test_bf16_rounding_passes_bf16_tolerance_but_not_fp32():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(1000).astype(np.float32)
+    bf16 = ((a.view(np.uint32) + 0x8000) & 0xFFFF0000).view(np.float32)  # round to bf16
+    assert compare("w", bf16, a, Tolerance(atol=1e-5, rtol=4e-3)).ok
+    assert not compare("w", bf16, a, TOL).ok
+
+
+def test_shape_mismatch_is_a_failure_that_says_so():
+    r = compare("w", np.zeros((4, 3)), np.zeros((3, 4)), TOL)
+    assert not r.ok and "shape (4, 3) != checkpoint (3, 4)" in r.note
+
+
+def test_nan_fails_and_is_named():
+    a = np.ones(4, dtype=np.float32)
+    b = a.copy()
+    b[1] = np.nan
+    r = compare("w", b, a, TOL)
+    assert not r.ok and r.note == "non-finite values"
+
+
+def test_worst_first_orders_failures_by_damage():
+    a = np.ones(10, dtype=np.float32)
+    ok = compare("ok", a, a, TOL)
+    small = compare("small", a + np.float32(1e-3), a, TOL)
+    big = compare("big", a + np.float32(1.0), a, TOL)
+    assert [r.name for r in worst_first([ok, small, big])] == ["big", "small", "ok"]
