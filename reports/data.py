@@ -32,6 +32,7 @@ class GridRow:
     status: str
     results: Mapping[str, GridCell]
     boot_s: float | None
+    common_reason: str | None = None
 
 
 @final
@@ -68,7 +69,7 @@ def figure(rec: ResultRecord) -> str:
     if rec.check == "weight_parity" and "tensors_compared" in m:
         worst = m.get("max_abs")
         worst_s = f"{float(worst):.2g}" if isinstance(worst, (int, float)) else str(worst)
-        return f"{m['tensors_compared']}t max|Δ| {worst_s}"
+        return f"{m['tensors_compared']} tensors, max|Δ| {worst_s}"
     key = next(iter(m), None)
     return f"{key}={m[key]}" if key else rec.status
 
@@ -106,7 +107,9 @@ def _row(cell_id: str, results: Mapping[str, ResultRecord]) -> GridRow:
                                    first.dtype if first.dtype != "float32" else "", f"tp{first.tp}" if first.tp != 1 else "") if p)
     status = min((r.status for r in results.values()), key=STATUS_ORDER.index)
     boot = next((r.boot_s for r in results.values() if r.boot_s is not None), None)
-    return GridRow(cell_id, label, status, {c: GridCell(r, figure(r)) for c, r in results.items()}, boot)
+    reasons = {(r.status, r.reason) for r in results.values()}
+    common = next(iter(reasons))[1] if len(reasons) == 1 and status in ("na", "skipped") else None
+    return GridRow(cell_id, label, status, {c: GridCell(r, figure(r)) for c, r in results.items()}, boot, common)
 
 
 def _verdict(counts: Counter[str], manifest: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""Model cards, fact sets and the tiny model zoo (see models/zoo.py)."""
