@@ -1,0 +1,52 @@
+"""Where private functions and methods can run, judged from the places that refer to them."""
+
+from __future__ import annotations
+
+import collections
+from typing import Mapping
+
+from harness.portability.facts import ModuleFacts
+from harness.portability.platforms import ALL, NONE, PlatformSet
+
+
+def _private(name: str) -> bool:
+    short = name.rpartition(".")[2]
+    return short.startswith("_") and not short.endswith("__")
+
+
+def owner_reach(facts: ModuleFacts) -> dict[str, PlatformSet]:
+    """Platforms each referenced private function or method (``C._m``) can run on.
+
+    A private helper runs only where something refers to it::
+
+        if _is_cuda:
+            self._forward_impl = self._forward_fused   # -> C._forward_fused runs on {cuda}
+
+    Public names, and private ones nothing here refers to, are left out (they may
+    be called from anywhere). The result is the least fixpoint over the references.
+    """
+    refs: dict[str, list[tuple[PlatformSet, str | None]]] = collections.defaultdict(list)
+    for name, ctx, owner in facts.func_refs:
+        if _private(name):
+            refs[name].append((ctx, owner))
+    for cls in facts.classes:
+        for method, ctx, owner in cls.method_refs:
+            if _private(method):
+                refs[f"{cls.qualname}.{method}"].append((ctx, owner))
+    reach: dict[str, PlatformSet] = {name: NONE for name in refs}
+    for _ in range(len(refs) + 1):
+        changed = False
+        for name, sites in refs.items():
+            found = NONE
+            for ctx, owner in sites:
+                found |= ctx & reach.get(owner, ALL) if owner is not None else ctx
+            if found != reach[name]:
+                reach[name], changed = found, True
+        if not changed:
+            break
+    return reach
+
+
+def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
+    """Narrow a use's platforms by where its enclosing function can be called."""
+    return ctx if owner is None else ctx & reach.get(owner, ALL)

@@ -1,0 +1,102 @@
+"""What the walker records about one module: imports, bindings, uses, class attributes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.portability.platforms import NONE, PlatformSet
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportSite:
+    """One imported module (and, for ``from m import a``, the name ``a``)."""
+
+    module: str
+    name: str | None
+    line: int
+    ctx: PlatformSet
+    import_time: bool
+    guarded: bool
+    conditional: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class NameUse:
+    """A read of a module-level name, with the platforms where the read can run.
+
+    ``conditional`` is true when the read also sits under a test that is not about
+    platforms (``if backend == "flashinfer":``), which static analysis cannot judge.
+    """
+
+    name: str
+    line: int
+    ctx: PlatformSet
+    import_time: bool
+    conditional: bool
+    owner: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AttrUse:
+    """A read of ``self.attr`` inside a method."""
+
+    attr: str
+    line: int
+    ctx: PlatformSet
+    conditional: bool
+    owner: str | None = None
+
+
+# A reference to a function or method: (name, platforms, enclosing top-level function or method).
+Ref = tuple[str, PlatformSet, "str | None"]
+
+
+@dataclasses.dataclass
+class ClassFacts:
+    """Attribute stores and reads of one class, plus its bases as dotted names."""
+
+    qualname: str
+    line: int
+    bases: tuple[str, ...]
+    class_names: set[str] = dataclasses.field(default_factory=set)
+    stores: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)
+    loads: list[AttrUse] = dataclasses.field(default_factory=list)
+    methods: set[str] = dataclasses.field(default_factory=set)
+    method_refs: list[Ref] = dataclasses.field(default_factory=list)
+    init_platforms: PlatformSet | None = None  # where __init__ can return; None without one
+
+    def store(self, attr: str, ctx: PlatformSet) -> None:
+        """Record ``self.attr = ...`` running on ``ctx``."""
+        self.stores[attr] = self.stores.get(attr, NONE) | ctx
+
+
+@dataclasses.dataclass
+class ModuleFacts:
+    """Everything the rules need from one source file."""
+
+    module: str
+    path: str
+    is_package: bool
+    imports: list[ImportSite] = dataclasses.field(default_factory=list)
+    bindings: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)
+    uses: list[NameUse] = dataclasses.field(default_factory=list)
+    functions: set[str] = dataclasses.field(default_factory=set)
+    func_refs: list[Ref] = dataclasses.field(default_factory=list)
+    classes: list[ClassFacts] = dataclasses.field(default_factory=list)
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+    star_ctx: PlatformSet = NONE
+    markers: dict[int, str] = dataclasses.field(default_factory=dict)
+    empty_markers: list[int] = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+    def bind(self, name: str, ctx: PlatformSet) -> None:
+        """Record a module-level binding of ``name`` running on ``ctx``."""
+        self.bindings[name] = self.bindings.get(name, NONE) | ctx
+
+    def resolve(self, dotted: str) -> str:
+        """Qualify a dotted name through this module's imports (``nn.Module`` -> ``torch.nn.Module``)."""
+        head, _, rest = dotted.partition(".")
+        if head in self.aliases:
+            target = self.aliases[head]
+            return f"{target}.{rest}" if rest else target
+        return f"{self.module}.{dotted}"

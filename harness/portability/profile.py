@@ -1,0 +1,257 @@
+"""Per-runtime knowledge: packages to scan, accelerator-only imports, platform predicates."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from harness.portability.platforms import PlatformSet, platform_set
+
+_CUDA = frozenset({"cuda"})
+_ROCM = frozenset({"rocm"})
+_NPU = frozenset({"npu"})
+_GPU = frozenset({"cuda", "rocm"})
+
+# Where each accelerator-only package can be imported; a prefix match on the dotted name.
+_ACCELERATOR_PACKAGES: dict[str, PlatformSet] = {
+    "sgl_kernel": frozenset({"cuda", "rocm", "xpu", "cpu"}),
+    "sgl_kernel_npu": _NPU,
+    "torch_npu": _NPU,
+    "torchair": _NPU,
+    "mindspore": _NPU,
+    "flashinfer": _CUDA,
+    "deep_gemm": _CUDA,
+    "deep_ep": _CUDA,
+    "flash_mla": _CUDA,
+    "cutlass": _CUDA,
+    "cuda": _CUDA,
+    "pynvml": _CUDA,
+    "pplx_kernels": _CUDA,
+    "nixl_ep": _CUDA,
+    "xformers": _CUDA,
+    "tensorrt_llm": _CUDA,
+    "aiter": _ROCM,
+    "mori": _ROCM,
+    "wave_lang": _ROCM,
+    "amdsmi": _ROCM,
+    "triton_kernels": _GPU,
+    "flash_attn": _GPU,
+    "tilelang": _GPU,
+    "cupy": _GPU,
+    "vllm._C": _GPU,
+    "intel_extension_for_pytorch": frozenset({"xpu", "cpu"}),
+}
+
+# Names (leading underscores stripped) whose truth value is exactly "running on these platforms".
+_EXACT_PREDICATES: dict[str, PlatformSet] = {
+    "is_cuda": _CUDA,
+    "is_hip": _ROCM,
+    "is_rocm": _ROCM,
+    "is_npu": _NPU,
+    "is_xpu": frozenset({"xpu"}),
+    "is_cpu": frozenset({"cpu"}),
+    "is_cuda_alike": _GPU,
+    "is_musa": frozenset(),
+    "is_hpu": frozenset(),
+    "is_tpu": frozenset(),
+    "is_neuron": frozenset(),
+    "is_out_of_tree": _NPU,
+    "TYPE_CHECKING": frozenset(),
+    "typing.TYPE_CHECKING": frozenset(),
+    "torch.version.hip": _ROCM,
+    "torch.version.cuda": _CUDA,
+    "torch.cuda.is_available": _GPU,
+}
+
+# A name token (fullmatch) that ties a predicate such as ``_use_aiter_gfx95`` to platforms.
+# Adjacent tokens are also tried joined, so ``FlashInfer`` and ``deep_gemm`` match too.
+_PLATFORM_TOKENS: dict[str, PlatformSet] = {
+    r"cuda|sm\d+a?|blackwell|hopper|flashinfer|trtllm\w*|nvfp4|deepgemm": _CUDA,
+    r"hip|rocm|aiter|gfx\d+|amd|fnuz|mori(ep)?": _ROCM,
+    r"npu|ascend": _NPU,
+    r"xpu": frozenset({"xpu"}),
+    r"cpu|amx": frozenset({"cpu"}),
+    r"musa|hpu|tpu": frozenset(),
+}
+
+# Platform words in module, class and function names. "cpu" is left out: in names
+# such as ``copy_to_cpu`` it means host memory, not the CPU backend.
+# Kernel families are named too: Marlin, CUTLASS, CuTe DSL, FlashMLA and FA3/FA4 are CUDA-only,
+# Wave is ROCm-only, MindSpore runs on Ascend.
+_NAME_TOKENS: dict[str, PlatformSet] = {
+    **{k: v for k, v in _PLATFORM_TOKENS.items() if "cpu" not in k},
+    r"amx": frozenset({"cpu"}),
+    r"marlin|cutlass|cutedsl|flashmla|fa[34]|flash[34]": _CUDA,
+    r"wave": _ROCM,
+    r"mindspore": _NPU,
+}
+
+_DISPATCH_METHODS: dict[str, PlatformSet] = {
+    "forward_cuda": _GPU,
+    "forward_hip": _ROCM,
+    "forward_npu": _NPU,
+    "forward_xpu": frozenset({"xpu"}),
+    "forward_cpu": frozenset({"cpu"}),
+    "forward_musa": frozenset(),
+    "forward_hpu": frozenset(),
+}
+
+_FIELD_DOCS = {
+    "name": "runtime name, e.g. sglang",
+    "distribution": "pip distribution whose version is reported",
+    "packages": "dotted packages analysed by default",
+    "entry_packages": "packages whose direct children the runtime imports on every platform",
+    "accelerator_packages": "mapping import prefix -> platforms where it imports",
+    "exact_predicates": "mapping predicate name -> platforms where it is true",
+    "platform_tokens": "mapping name-token regex -> platforms a predicate implies",
+    "predicate_prefixes": "first tokens that make a name a predicate (is, use, ...)",
+    "predicate_suffixes": "last tokens that make a name a predicate (available, ...)",
+    "predicate_exclude": "tokens that stop a name being a predicate (graph, ...)",
+    "name_exclude": "tokens that stop a module/class/function name hinting a platform",
+    "predicate_receivers": "objects whose .is_x attributes are platform predicates",
+    "dispatch_methods": "mapping method name -> platforms it is dispatched on",
+    "dispatch_fallbacks": "mapping missing method -> method that runs instead",
+    "name_tokens": "mapping name-token regex -> platforms for module/class/function names",
+    "name_hints": "whether platform words in module, class and function names restrict their code",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeProfile:
+    """What the analyser must know about one serving runtime."""
+
+    name: str
+    distribution: str
+    packages: tuple[str, ...]
+    accelerator_packages: Mapping[str, PlatformSet]
+    entry_packages: tuple[str, ...] = ()
+    exact_predicates: Mapping[str, PlatformSet] = dataclasses.field(
+        default_factory=lambda: dict(_EXACT_PREDICATES)
+    )
+    platform_tokens: Mapping[str, PlatformSet] = dataclasses.field(
+        default_factory=lambda: dict(_PLATFORM_TOKENS)
+    )
+    name_tokens: Mapping[str, PlatformSet] = dataclasses.field(
+        default_factory=lambda: dict(_NAME_TOKENS)
+    )
+    predicate_prefixes: tuple[str, ...] = (
+        "is", "use", "has", "enable", "supports", "support", "can", "should",
+    )
+    predicate_suffixes: tuple[str, ...] = ("supported", "available", "enabled")
+    predicate_exclude: tuple[str, ...] = (
+        "graph", "graphs", "capture", "capturing", "stream", "device",
+    )
+    name_exclude: tuple[str, ...] = ("graph", "graphs", "capture", "capturing")
+    predicate_receivers: tuple[str, ...] = ("current_platform", "self", "platform")
+    dispatch_methods: Mapping[str, PlatformSet] = dataclasses.field(
+        default_factory=lambda: dict(_DISPATCH_METHODS)
+    )
+    dispatch_fallbacks: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"forward_hip": "forward_cuda"}
+    )
+    name_hints: bool = True
+
+    @property
+    def top_package(self) -> str:
+        """The top-level package of the first analysed package."""
+        return self.packages[0].split(".")[0]
+
+    def available_on(self, module: str) -> tuple[str, PlatformSet] | None:
+        """The accelerator package ``module`` belongs to and where it imports, if any."""
+        best: str | None = None
+        for prefix in self.accelerator_packages:
+            if module == prefix or module.startswith(prefix + "."):
+                if best is None or len(prefix) > len(best):
+                    best = prefix
+        return None if best is None else (best, self.accelerator_packages[best])
+
+    def with_overrides(self, data: Mapping[str, Any], *, source: str) -> RuntimeProfile:
+        """A copy with fields replaced from a YAML mapping; mappings merge key by key."""
+        unknown = sorted(set(data) - set(_FIELD_DOCS))
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in _FIELD_DOCS.items())
+            raise ValueError(f"{source}: unknown profile key(s) {unknown}; known keys: {known}")
+        changes: dict[str, Any] = {}
+        for key, value in data.items():
+            current = getattr(self, key)
+            where = f"{source}: {key}"
+            if isinstance(current, Mapping):
+                changes[key] = {**current, **_mapping(value, where, key == "dispatch_fallbacks")}
+            elif isinstance(current, tuple):
+                changes[key] = tuple(_strings(value, where))
+            elif isinstance(current, bool):
+                changes[key] = _boolean(value, where)
+            else:
+                changes[key] = str(value)
+        return dataclasses.replace(self, **changes)
+
+
+def _mapping(value: Any, where: str, plain: bool) -> dict[str, Any]:
+    """Validate a YAML mapping of name -> platforms (or name -> name when ``plain``)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be a mapping, got {type(value).__name__}: {value!r}")
+    if plain:
+        return {str(k): str(v) for k, v in value.items()}
+    return {str(k): platform_set(_strings(v, f"{where}.{k}"), what=f"{where}.{k}")
+            for k, v in value.items()}
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    """Validate a YAML list of strings."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where} must be a list of strings, got {value!r}")
+    return value
+
+
+def _boolean(value: Any, where: str) -> bool:
+    """Validate a YAML boolean."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+class ProfileRegistry:
+    """Runtime profiles by name; refuses duplicates, names the known ones on a miss."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[str, RuntimeProfile] = {}
+
+    def register(self, profile: RuntimeProfile) -> RuntimeProfile:
+        """Add a profile under its name."""
+        if profile.name in self._profiles:
+            raise ValueError(f"portability profile {profile.name!r} is already registered")
+        self._profiles[profile.name] = profile
+        return profile
+
+    def get(self, name: str) -> RuntimeProfile:
+        """The profile called ``name``."""
+        try:
+            return self._profiles[name]
+        except KeyError:
+            raise KeyError(
+                f"no portability profile for runtime {name!r}; "
+                f"known runtimes: {', '.join(sorted(self._profiles))}"
+            ) from None
+
+    def names(self) -> tuple[str, ...]:
+        """Registered runtime names, sorted."""
+        return tuple(sorted(self._profiles))
+
+
+PROFILES = ProfileRegistry()
+PROFILES.register(RuntimeProfile(
+    name="sglang",
+    distribution="sglang",
+    packages=("sglang.srt.models", "sglang.srt.layers"),
+    accelerator_packages=dict(_ACCELERATOR_PACKAGES),
+    entry_packages=("sglang.srt.models",),
+))
+PROFILES.register(RuntimeProfile(
+    name="vllm",
+    distribution="vllm",
+    packages=("vllm.model_executor.models", "vllm.model_executor.layers"),
+    entry_packages=("vllm.model_executor.models",),
+    accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm._C": _GPU, "vllm._moe_C": _GPU,
+                          "vllm._rocm_C": _ROCM, "vllm._flashmla_C": _CUDA},
+    dispatch_methods={**_DISPATCH_METHODS, "forward_oot": _NPU, "forward_tpu": frozenset()},
+))

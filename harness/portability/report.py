@@ -1,0 +1,125 @@
+"""The portability result as a JSON-able record, and its plain-text rendering (reads the record only)."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+from harness.portability.baseline import Baseline
+from harness.portability.finding import RULES, Finding
+
+SCHEMA = "harness.portability/1"
+Status = Literal["new", "baselined", "suppressed"]
+
+
+def status_of(finding: Finding, baseline: Baseline) -> Status:
+    """Suppressed wins over baselined; anything else is new."""
+    if finding.suppressed:
+        return "suppressed"
+    return "baselined" if finding in baseline else "new"
+
+
+def build_result(
+    *,
+    runtime: str,
+    version: str | None,
+    source: str,
+    packages: Sequence[str],
+    findings: Iterable[Finding],
+    baseline: Baseline,
+    analysis: Mapping[str, Any],
+    probe: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the record a report section or ``--json`` consumes."""
+    listed = list(findings)
+    records = [{**f.to_dict(), "status": status_of(f, baseline)} for f in listed]
+    statuses = collections.Counter(r["status"] for r in records)
+    by_rule = collections.Counter(r["rule"] for r in records if r["status"] != "suppressed")
+    return {
+        "schema": SCHEMA,
+        "runtime": runtime,
+        "version": version,
+        "source": source,
+        "packages": list(packages),
+        "analysis": dict(analysis),
+        "counts": {
+            "findings": len(records),
+            "new": statuses["new"],
+            "baselined": statuses["baselined"],
+            "suppressed": statuses["suppressed"],
+            "keys": len({r["key"] for r in records}),
+            "by_rule": {rule: by_rule[rule] for rule in RULES if by_rule[rule]},
+        },
+        "findings": records,
+        "probe": dict(probe) if probe is not None else None,
+        "stale_baseline": baseline.stale(listed),
+        **(extra or {}),
+    }
+
+
+def render_text(result: Mapping[str, Any]) -> str:
+    """Findings grouped by file, repeated reads folded into one line, then a summary."""
+    lines = [f"portability: {result['runtime']} {result.get('version') or '(version unknown)'}"
+             f" — {result['source']}"]
+    by_file: dict[str, list[Mapping[str, Any]]] = collections.defaultdict(list)
+    for record in result["findings"]:
+        by_file[record["path"]].append(record)
+    for path in sorted(by_file):
+        lines.append("")
+        lines.append(path)
+        lines.extend(_file_lines(by_file[path]))
+    lines.append("")
+    lines.extend(_probe_lines(result.get("probe"), result.get("probe_expected", [])))
+    lines.extend(f"warning: {w}" for w in result["analysis"].get("warnings", []))
+    lines.extend(f"error: {e}" for e in result["analysis"].get("errors", []))
+    lines.append(_summary(result))
+    return "\n".join(lines)
+
+
+def _file_lines(records: list[Mapping[str, Any]]) -> list[str]:
+    grouped: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for record in sorted(records, key=lambda r: r["line"]):
+        grouped.setdefault((record["rule"], record["symbol"], record["status"]), []).append(record)
+    out = []
+    for (rule, symbol, status), same in grouped.items():
+        first = same[0]
+        where = ",".join(str(r["line"]) for r in same[:5]) + (",…" if len(same) > 5 else "")
+        platforms = "/".join(sorted({p for r in same for p in r["platforms"]}, key=_order))
+        mark = "" if status == "new" else f"  ({status}"
+        mark += f": {first['suppressed']})" if status == "suppressed" else (")" if mark else "")
+        out.append(f"  {where:>9}  {rule:<21}  {symbol}  [{platforms}] at {first['when']} time{mark}")
+        out.append(f"  {'':>9}  {first['hint']}")
+    return out
+
+
+def _order(platform: str) -> int:
+    return ["cuda", "rocm", "npu", "xpu", "cpu"].index(platform)
+
+
+def _probe_lines(probe: Mapping[str, Any] | None, expected: Sequence[str]) -> list[str]:
+    if not probe:
+        return []
+    kinds = collections.Counter(f["kind"] for f in probe["failures"])
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "no failures"
+    lines = [f"probe: {probe['imported']}/{probe['modules']} modules imported with "
+             f"{len(probe['blocked'])} accelerator packages hidden ({detail}; "
+             f"{len(probe['skipped'])} skipped) in {probe['seconds']:.1f}s"]
+    if expected:
+        lines.append(f"probe: {len(expected)} failure(s) are expected: those modules are only "
+                     f"imported on platforms that have the package (e.g. {expected[0]})")
+    missing = collections.Counter(f["missing_module"] for f in probe["failures"] if f["kind"] == "missing-module")
+    for module, count in missing.most_common(3):
+        lines.append(f"probe: {count} module(s) need {module!r}, which the runtime python lacks "
+                     f"(an environment problem, not a portability finding)")
+    return lines
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    counts = result["counts"]
+    analysis = result["analysis"]
+    return (
+        f"{counts['findings']} finding(s): {counts['new']} new, {counts['baselined']} baselined, "
+        f"{counts['suppressed']} suppressed — {analysis.get('files', 0)} files analysed in "
+        f"{analysis.get('seconds', 0):.1f}s"
+    )

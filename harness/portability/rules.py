@@ -1,0 +1,210 @@
+"""The static rules, applied to module facts: accelerator imports, unbound names, platform-only attributes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, Mapping
+
+from harness.portability.callers import owner_reach, run_platforms
+from harness.portability.facts import ClassFacts, ImportSite, ModuleFacts
+from harness.portability.finding import Finding
+from harness.portability.graph import ImportGraph, Reach, platforms_of
+from harness.portability.platforms import ALL, NONE, PlatformSet, ordered
+from harness.portability.predicates import NameClassifier
+from harness.portability.profile import RuntimeProfile
+
+_MAX_REEXPORT_HOPS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleContext:
+    """Everything the rules share: the profile, all module facts, and where modules are imported.
+
+    ``strict`` also reports reads that sit under non-platform tests, which are
+    usually configuration choices (``if backend == "flashinfer":``).
+    """
+
+    profile: RuntimeProfile
+    modules: Mapping[str, ModuleFacts]
+    import_reach: Reach
+    run_reach: Reach
+    strict: bool = False
+
+    @classmethod
+    def build(cls, profile: RuntimeProfile, modules: Mapping[str, ModuleFacts], *, strict: bool = False) -> RuleContext:
+        """Compute the import graph and both reach maps."""
+        classifier = NameClassifier(profile)
+        graph = ImportGraph.build(
+            modules, profile.entry_packages,
+            lambda module: classifier.name_platforms(module.replace(".", "_")) or ALL,
+        )
+        return cls(profile, modules, graph.reach(import_time_only=True),
+                   graph.reach(import_time_only=False), strict)
+
+
+def _names(platforms: PlatformSet) -> str:
+    return "{" + ", ".join(ordered(platforms)) + "}" if platforms else "no platform"
+
+
+def all_findings(rules: RuleContext) -> Iterator[Finding]:
+    """Every static finding."""
+    yield from accel_import_findings(rules)
+    yield from unbound_name_findings(rules)
+    yield from imported_name_findings(rules)
+    yield from platform_attr_findings(rules)
+
+
+def accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
+    """Accelerator-only imports run at import time, unguarded, on a platform where the module is imported."""
+    for facts in rules.modules.values():
+        reached = platforms_of(rules.import_reach, facts.module)
+        for site in facts.imports:
+            if not site.import_time or site.guarded or not (site.ctx & reached):
+                continue
+            target = f"{site.module}.{site.name}" if site.name else site.module
+            found = rules.profile.available_on(target)
+            affected = NONE if found is None else (site.ctx - found[1]) & reached
+            if found and affected:
+                yield Finding.create(
+                    "accel-import", facts.path, site.line, target, affected,
+                    f"`{found[0]}` only imports on {_names(found[1])}{_via(rules, facts, affected)}: "
+                    f"import it inside the function that uses it, under a platform check, "
+                    f"or in try/except ImportError",
+                )
+
+
+def _via(rules: RuleContext, facts: ModuleFacts, affected: PlatformSet) -> str:
+    """How the module gets imported on the first affected platform."""
+    platform = ordered(affected)[0]
+    importer = rules.import_reach.get(facts.module, {}).get(platform)
+    if importer is None:
+        return ""
+    return f", and {facts.module} is imported on {platform} by {importer}"
+
+
+def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
+    """Module-level names bound only under some platform checks, read where they are unbound."""
+    for facts in rules.modules.values():
+        reached = platforms_of(rules.run_reach, facts.module)
+        callers = owner_reach(facts) if facts.uses else {}
+        for use in facts.uses:
+            bound = facts.bindings.get(use.name, NONE)
+            if not bound or (use.conditional and not use.import_time and not rules.strict):
+                continue
+            ctx = run_platforms(callers, use.owner, use.ctx)
+            affected = (ctx - bound - facts.star_ctx) & reached
+            if affected:
+                yield Finding.create(
+                    "platform-unbound-name", facts.path, use.line, use.name, affected,
+                    f"`{use.name}` is bound only on {_names(bound)}; bind it on every platform "
+                    f"(e.g. `else: {use.name} = None`) or read it under the same platform check",
+                    "import" if use.import_time else "call",
+                )
+
+
+def imported_name_findings(rules: RuleContext) -> Iterator[Finding]:
+    """``from m import f`` where ``m`` (analysed here) binds ``f`` only on some platforms."""
+    for facts in rules.modules.values():
+        for site in facts.imports:
+            source = _platform_bound_source(site, rules.modules)
+            if source is None or (site.conditional and not site.import_time and not rules.strict):
+                continue
+            bound = source.bindings[site.name or ""]
+            reach = rules.import_reach if site.import_time else rules.run_reach
+            affected = (site.ctx - bound - source.star_ctx) & platforms_of(reach, facts.module)
+            if affected:
+                yield Finding.create(
+                    "platform-unbound-name", facts.path, site.line, site.name or "", affected,
+                    f"`{site.module}` binds `{site.name}` only on {_names(bound)}, so this "
+                    f"import raises ImportError elsewhere; import it under the same platform "
+                    f"check or bind it on every platform in `{site.module}`",
+                    "import" if site.import_time else "call",
+                )
+
+
+def _platform_bound_source(site: ImportSite, modules: Mapping[str, ModuleFacts]) -> ModuleFacts | None:
+    if site.name is None or site.guarded or not site.ctx:
+        return None
+    source = modules.get(site.module)
+    if source is None or f"{site.module}.{site.name}" in modules:
+        return None
+    return source if source.bindings.get(site.name) else None
+
+
+def platform_attr_findings(rules: RuleContext) -> Iterator[Finding]:
+    """``self.x`` read where no assignment of ``x`` in the class or its bases can have run."""
+    index = {f"{m.module}.{c.qualname}": (m, c) for m in rules.modules.values() for c in m.classes}
+    for facts in rules.modules.values():
+        callers = owner_reach(facts)
+        for cls in facts.classes:
+            if cls.loads:
+                yield from _class_attr_findings(rules, facts, cls, index, callers)
+
+
+def _class_attr_findings(
+    rules: RuleContext,
+    facts: ModuleFacts,
+    cls: ClassFacts,
+    index: Mapping[str, tuple[ModuleFacts, ClassFacts]],
+    callers: Mapping[str, PlatformSet],
+) -> Iterator[Finding]:
+    lineage = _lineage(facts, cls, index, rules.modules)
+    defined = set().union(*(c.class_names for c in lineage))
+    stores: dict[str, PlatformSet] = {}
+    for member in lineage:
+        for attr, where in member.stores.items():
+            stores[attr] = stores.get(attr, NONE) | where
+    reached = platforms_of(rules.run_reach, facts.module)
+    constructed = next((c.init_platforms for c in lineage if c.init_platforms is not None), ALL)
+    reached &= constructed  # no instance exists where __init__ always raises
+    for use in cls.loads:
+        where = stores.get(use.attr, NONE)
+        if use.attr in defined or not where or (use.conditional and not rules.strict):
+            continue
+        affected = (run_platforms(callers, use.owner, use.ctx) - where) & reached
+        if affected:
+            yield Finding.create(
+                "platform-only-attr", facts.path, use.line, f"{cls.qualname}.{use.attr}", affected,
+                f"`self.{use.attr}` is assigned only on {_names(where)}; give it a value on "
+                f"every platform in __init__ (e.g. `self.{use.attr} = None`) or read it under "
+                f"the same platform check",
+                "call",
+            )
+
+
+def _lineage(
+    facts: ModuleFacts,
+    cls: ClassFacts,
+    index: Mapping[str, tuple[ModuleFacts, ClassFacts]],
+    modules: Mapping[str, ModuleFacts],
+) -> list[ClassFacts]:
+    """The class and every base that can be found among the analysed modules."""
+    seen: dict[int, ClassFacts] = {}
+    stack = [(facts, cls)]
+    while stack:
+        owner, current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen[id(current)] = current
+        for base in current.bases:
+            found = _find_class(owner.resolve(base), index, modules)
+            if found is not None:
+                stack.append(found)
+    return list(seen.values())
+
+
+def _find_class(
+    qualified: str,
+    index: Mapping[str, tuple[ModuleFacts, ClassFacts]],
+    modules: Mapping[str, ModuleFacts],
+) -> tuple[ModuleFacts, ClassFacts] | None:
+    """Look a class up by dotted name, following re-exports such as ``from .layer import X``."""
+    for _ in range(_MAX_REEXPORT_HOPS):
+        if qualified in index:
+            return index[qualified]
+        module, _, name = qualified.rpartition(".")
+        owner = modules.get(module)
+        if owner is None or name not in owner.aliases:
+            return None
+        qualified = owner.aliases[name]
+    return None

@@ -1,0 +1,1 @@
+"""A synthetic serving runtime laid out like SGLang, for the portability tests."""

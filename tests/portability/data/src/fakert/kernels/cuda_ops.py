@@ -1,0 +1,2 @@
+def fused_add(x):
+    return x + 1

@@ -1,0 +1,2 @@
+def npu_add(x):
+    return x + 2

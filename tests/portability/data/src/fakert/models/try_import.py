@@ -1,0 +1,4 @@
+try:
+    from sgl_kernel import rmsnorm
+except ImportError:
+    rmsnorm = None

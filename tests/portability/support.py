@@ -1,0 +1,16 @@
+"""Paths and types shared by the portability tests (conftest holds the fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from harness.portability.finding import Finding
+
+DATA = Path(__file__).resolve().parent / "data"
+SRC = DATA / "src"
+PROBE = DATA / "probe"
+PROFILE_YAML = DATA / "fakert-profile.yaml"
+SUPPRESSIONS_YAML = DATA / "suppressions.yaml"
+
+Pick = Callable[..., list[Finding]]
