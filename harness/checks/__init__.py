@@ -7,5 +7,6 @@ from harness.registry import Registry
 CHECKS: Registry[Check] = Registry("check")
 CHECKS.register("accuracy", "harness.checks.accuracy:CHECK")
 CHECKS.register("weight_parity", "harness.checks.weight_parity:CHECK", aliases=("weights",))
+CHECKS.register("logprob_parity", "harness.checks.logprob_parity:CHECK", aliases=("logprobs",))
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

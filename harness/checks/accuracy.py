@@ -1,18 +1,65 @@
-"""Accuracy: the card's prompts, greedy, must contain their expected answers often enough."""
+"""Accuracy: each of the card's prompt sets, greedy, must contain its expected answers often enough."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections.abc import Sequence
+from typing import Any, final
 
-from harness.cards import ModelCard
+from harness.cards import AccuracySet, ModelCard
 from harness.checks.base import CheckContext, CheckResult
-from harness.facts import load_facts
+from harness.client import RuntimeClient
+from harness.facts import Fact, load_facts
 from harness.matrix import Cell
 
 
 def contains_answer(text: str, answer: str) -> bool:
     """Whole-word, case-insensitive: ``'Paris.'`` contains Paris, ``'Parisian'`` does not."""
     return re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", text, flags=re.IGNORECASE) is not None
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Question:
+    """One scored prompt of a set, few-shot examples included, and its expected answer."""
+
+    set_name: str
+    fact: Fact
+    prompt: str
+    first_line_only: bool
+
+
+def questions(fact_set: AccuracySet) -> list[Question]:
+    """The set's scored prompts; with ``shots`` = 2 the first two facts become examples:
+
+    ``"12 + 7 = 19\\n30 + 4 = 34\\n25 + 13 ="`` asks the third fact, and only the third is scored.
+    """
+    facts = load_facts(fact_set.path)
+    shots, rest = facts[:fact_set.shots], facts[fact_set.shots:]
+    prefix = "".join(f"{f.prompt} {f.answer}\n" for f in shots)
+    return [Question(fact_set.name, f, prefix + f.prompt, fact_set.shots > 0) for f in rest]
+
+
+def card_prompts(card: ModelCard) -> list[str]:
+    """Every scored prompt of every set of the card, in order (the logprob check asks these too)."""
+    return [q.prompt for s in card.sets for q in questions(s)]
+
+
+def score_set(client: RuntimeClient, fact_set: AccuracySet) -> dict[str, Any]:
+    """Ask one set and count; few-shot answers are judged on their first line only."""
+    qs = questions(fact_set)
+    gens = client.generate([q.prompt for q in qs], max_new_tokens=fact_set.max_new_tokens)
+    answers = []
+    for q, g in zip(qs, gens):
+        judged = g.text.strip().split("\n", 1)[0] if q.first_line_only else g.text
+        answers.append({"set": q.set_name, "prompt": q.fact.prompt, "expected": q.fact.answer, "got": g.text,
+                        "ok": contains_answer(judged, q.fact.answer)})
+    n, correct = len(answers), sum(a["ok"] for a in answers)
+    rate = correct / n if n else 0.0
+    return {"set": fact_set.name, "correct": correct, "total": n, "pass_rate": round(rate, 4),
+            "stderr": _stderr(rate, n), "threshold": fact_set.threshold, "shots": fact_set.shots,
+            "ok": rate >= fact_set.threshold, "answers": answers}
 
 
 class AccuracyCheck:
@@ -25,25 +72,37 @@ class AccuracyCheck:
         return None
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        facts = load_facts(ctx.card.facts_path)
-        gens = ctx.client.generate([f.prompt for f in facts], max_new_tokens=ctx.card.max_new_tokens)
-        answers = [
-            {"prompt": f.prompt, "expected": f.answer, "got": g.text, "ok": contains_answer(g.text, f.answer)}
-            for f, g in zip(facts, gens)
-        ]
-        n = len(answers)
-        correct = sum(a["ok"] for a in answers)
-        rate = correct / n if n else 0.0
-        metrics = {"correct": correct, "total": n, "pass_rate": round(rate, 4),
-                   "stderr": round(math.sqrt(rate * (1 - rate) / n), 4) if n else None,
-                   "threshold": ctx.card.threshold}
-        details = {"answers": answers}
-        if rate >= ctx.card.threshold:
-            return CheckResult("pass", f"{correct}/{n} correct", metrics, details)
-        wrong = next(a for a in answers if not a["ok"])
-        reason = (f"wrong-answer: {correct}/{n} correct, below threshold {ctx.card.threshold:.0%}; "
-                  f"e.g. {wrong['prompt']!r} -> {wrong['got']!r} (expected {wrong['expected']!r})")
-        return CheckResult("fail", reason, metrics, details)
+        scored = [score_set(ctx.client, s) for s in ctx.card.sets]
+        return _verdict(scored)
+
+
+def _verdict(scored: Sequence[dict[str, Any]]) -> CheckResult:
+    n = sum(s["total"] for s in scored)
+    correct = sum(s["correct"] for s in scored)
+    rate = correct / n if n else 0.0
+    metrics: dict[str, Any] = {"correct": correct, "total": n, "pass_rate": round(rate, 4), "stderr": _stderr(rate, n)}
+    if len(scored) == 1:
+        metrics["threshold"] = scored[0]["threshold"]
+    for s in scored:
+        for k in ("correct", "total", "pass_rate", "stderr", "threshold"):
+            metrics[f"{s['set']}.{k}"] = s[k]
+    details = {"answers": [a for s in scored for a in s["answers"]],
+               "sets": [{k: v for k, v in s.items() if k != "answers"} for s in scored]}
+    failed = [s for s in scored if not s["ok"]]
+    if not failed:
+        return CheckResult("pass", "; ".join(f"{s['set']} {s['correct']}/{s['total']}" for s in scored)
+                           if len(scored) > 1 else f"{correct}/{n} correct", metrics, details)
+    parts = []
+    for s in failed:
+        wrong = next((a for a in s["answers"] if not a["ok"]), None)
+        example = f"; e.g. {wrong['prompt']!r} -> {wrong['got']!r} (expected {wrong['expected']!r})" if wrong else ""
+        parts.append(f"{s['set']} {s['correct']}/{s['total']} correct ({s['pass_rate']:.0%} ± {s['stderr'] or 0:.0%}), "
+                     f"below threshold {s['threshold']:.0%}{example}")
+    return CheckResult("fail", "wrong-answer: " + " | ".join(parts), metrics, details)
+
+
+def _stderr(rate: float, n: int) -> float | None:
+    return round(math.sqrt(rate * (1 - rate) / n), 4) if n else None
 
 
 CHECK = AccuracyCheck()

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol, final
 from harness.cards import ModelCard
 from harness.client import RuntimeClient
 from harness.matrix import Cell
+from harness.options import HarnessOptions
 
 CheckStatus = Literal["pass", "fail", "na"]
 
@@ -27,13 +28,18 @@ class CheckResult:
 @final
 @dataclasses.dataclass(frozen=True)
 class CheckContext:
-    """What a check may use: the cell, its card and checkpoint, and the live runtime's client."""
+    """What a check may use: the cell, its card and checkpoint, and the live runtime's client.
+
+    ``options``: the run's options, for checks that boot another runtime (logprob parity's
+    reference); None when the caller has none, and such checks then fall back to the defaults.
+    """
 
     cell: Cell
     card: ModelCard
     checkpoint: Path
     client: RuntimeClient
     weight_layout: str
+    options: HarnessOptions | None = None
 
 
 class Check(Protocol):

@@ -1,18 +1,27 @@
 """Weight parity: every checkpoint tensor against what the live runtime holds, layouts undone."""
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
-from harness.cards import ModelCard
+from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checks.base import CheckContext, CheckResult
-from harness.layout import Layout, apply_ops
+from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.matrix import Cell
 from harness.parity import TensorParity, compare, worst_first
 
 WORST_LISTED = 10
+Fetch = Callable[[str], "np.ndarray | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unavailable:
+    name: str
+    why: str
 
 
 class WeightParityCheck:
@@ -29,48 +38,73 @@ class WeightParityCheck:
         layout = Layout.load(ctx.weight_layout)
         tol = ctx.card.tolerance(ctx.cell.dtype)
         rows = ctx.card.truncate_rows
-        fetch = lru_cache(maxsize=8)(lambda name: ctx.client.weight(name, rows))
+        fetch: Fetch = lru_cache(maxsize=8)(lambda name: ctx.client.weight(name, rows))
+        cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
         results: list[TensorParity] = []
-        unavailable: list[str] = []
+        unavailable: list[_Unavailable] = []
         for name in ckpt.names():
-            want = ckpt.read(name, rows)
-            got = _runtime_tensor(layout, fetch, name, want.shape)
-            if got is None:
-                unavailable.append(name)
-            else:
-                results.append(compare(name, got, want, tol))
-        return _verdict(results, unavailable, tol)
+            outcome = _compare_one(ckpt, layout, fetch, cut, name, tol, ctx.card.architecture)
+            (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout)
 
 
-def _runtime_tensor(layout: Layout, fetch, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
-    for mapped in layout.candidates(name):
+def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: Fetch, cut: CutContext, name: str, tol: Tolerance,
+                 architecture: str) -> TensorParity | _Unavailable:
+    """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
+    why = "not exposed by the runtime"
+    for mapped in layout.candidates(name, architecture):
         raw = fetch(mapped.runtime_name)
-        if raw is not None:
-            return apply_ops(raw, mapped, shape)
-    return None
+        if raw is None:
+            continue
+        try:
+            got = recover(raw, mapped, name, cut)
+        except LayoutUnavailable as exc:
+            why = str(exc)
+            continue
+        return _compare_recovered(ckpt, name, mapped.runtime_name, got, tol)
+    return _Unavailable(name, why)
 
 
-def _verdict(results: list[TensorParity], unavailable: list[str], tol) -> CheckResult:
+def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Recovered, tol: Tolerance) -> TensorParity:
+    rows = got.region[0].stop if got.region else None
+    want = ckpt.read(name, rows)[got.region] if got.region else ckpt.read(name)
+    where = [f"via {runtime_name}"] if runtime_name != name else []
+    if got.partial:
+        shown = ", ".join(f"{s.start}:{s.stop}" if s != slice(None) else ":" for s in got.region)
+        where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
+    if got.padding_note:
+        where.append(got.padding_note)
+    return compare(name, got.tensor, want, tol, padding_max_abs=got.padding_max_abs, note="; ".join(where))
+
+
+def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str,
+             layout: str) -> CheckResult:
     ranked = worst_first(results)
     failed = [r for r in results if not r.ok]
+    padded = [r for r in results if r.padding_max_abs > 0]
     metrics = {
         "tensors_compared": len(results), "tensors_failed": len(failed), "tensors_unavailable": len(unavailable),
         "max_abs": max((r.max_abs for r in results), default=None),
         "max_rel": max((r.max_rel for r in results), default=None),
         "min_cosine": min((r.cosine for r in results), default=None),
-        "atol": tol.atol, "rtol": tol.rtol,
+        "nonzero_padding": len(padded),
+        "dtype": dtype, "atol": tol.atol, "rtol": tol.rtol, "layout": layout,
+        "worst_tensor": ranked[0].name if failed else None,
     }
-    details = {"worst": [r.as_dict() for r in ranked[:WORST_LISTED]], "unavailable": unavailable[:50]}
+    details = {"worst": [r.as_dict() for r in ranked[:WORST_LISTED]],
+               "unavailable": [u.name for u in unavailable[:50]],
+               "unavailable_reasons": [dataclasses.asdict(u) for u in unavailable[:50]]}
     if not results:
         return CheckResult("na", "the runtime exposes none of the checkpoint's tensors", metrics, details)
     if failed:
         top = ranked[0]
-        reason = (f"parity: {len(failed)}/{len(results)} tensors outside atol={tol.atol:g} rtol={tol.rtol:g}; "
-                  f"worst {top.name}: max_abs={top.max_abs:.3g} max_rel={top.max_rel:.3g} "
-                  f"cosine={top.cosine:.6f} {top.note}".rstrip())
+        reason = (f"parity: {len(failed)}/{len(results)} tensors outside {dtype} tolerance atol={tol.atol:g} "
+                  f"rtol={tol.rtol:g}; worst {top.name}: max_abs={top.max_abs:.3g} max_rel={top.max_rel:.3g} "
+                  f"cosine={top.cosine:.6f} frac_outside={top.frac_outside:.3g} {top.note}".rstrip())
         return CheckResult("fail", reason, metrics, details)
     note = f"; {len(unavailable)} not exposed by the runtime" if unavailable else ""
-    return CheckResult("pass", f"{len(results)} tensors within atol={tol.atol:g} rtol={tol.rtol:g}{note}", metrics, details)
+    return CheckResult("pass", f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} "
+                               f"rtol={tol.rtol:g}{note}", metrics, details)
 
 
 CHECK = WeightParityCheck()

@@ -18,7 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 
-FAULT_ENV = "HARNESS_HF_FAULT"
+try:  # run as a script: the sibling module; imported as harness.runtimes.hf_server: the package's
+    import hf_faults
+except ImportError:  # pragma: no cover - depends on how this file is loaded
+    from harness.runtimes import hf_faults
+
+FAULT_ENV = hf_faults.FAULT_ENV
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,15 +91,17 @@ def load_model(args: argparse.Namespace):
             args.model, dtype=dtype, device_map=device_map, offload_folder=folder
         )
     model.eval()
-    apply_fault(model, os.environ.get(FAULT_ENV, ""))
     return model, tokenizer, device, device_map
 
 
-def apply_fault(model, fault: str) -> None:
-    """Test-only: corrupt the loaded weights in a named way (see the README's fault table)."""
-    if not fault:
-        return
-    raise SystemExit(f"unknown {FAULT_ENV}={fault!r}; this build knows no faults")
+def apply_fault(model, fault: str) -> hf_faults.FaultSet:
+    """Test-only: corrupt the loaded weights in named ways (hf_faults.py; table in docs/numerics.md)."""
+    faults = hf_faults.apply_faults(model, fault)
+    for change in faults.applied:
+        print(f"[hf_server] FAULT INJECTED ({FAULT_ENV}): {change}", file=sys.stderr, flush=True)
+    if faults.view is not None:
+        print(f"[hf_server] FAULT VIEW ({FAULT_ENV}): weights served in SGLang's layout", file=sys.stderr, flush=True)
+    return faults
 
 
 class Engine:
@@ -104,6 +111,7 @@ class Engine:
         t0 = time.monotonic()
         self.args = args
         self.model, self.tokenizer, self.device, self.device_map = load_model(args)
+        self.faults = apply_fault(self.model, os.environ.get(FAULT_ENV, ""))
         self.load_s = time.monotonic() - t0
         self.lock = threading.Lock()
 
@@ -144,7 +152,7 @@ class Engine:
 
     def weight(self, name: str, truncate: int | None) -> list | None:
         with self.lock:
-            t = read_live_tensor(self.model, name)
+            t = self.faults.read(self.model, name, read_live_tensor)
         if t is None:
             return None
         t = t.detach().to("cpu", torch.float32)
@@ -162,8 +170,11 @@ class Engine:
             "torch_device": self.device, "offload": self.args.offload, "dtype": self.args.dtype,
             "offload_targets": offloaded, "load_s": round(self.load_s, 3),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                         "accelerate": accelerate.__version__, "python": sys.version.split()[0]},
+                         "accelerate": accelerate.__version__, "python": sys.version.split()[0],
+                         # a faulted server must never pass for a clean one: the fingerprint shows it
+                         **({"hf_fault": self.faults.label} if self.faults.label else {})},
             "architectures": list(getattr(self.model.config, "architectures", None) or []),
+            "fault": self.faults.label, "fault_changes": list(self.faults.applied),
         }
 
 
@@ -234,6 +245,8 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    visible = {k: v for k, v in os.environ.items() if k.endswith("_VISIBLE_DEVICES") or k == "ZE_AFFINITY_MASK"}
+    print(f"[hf_server] device={args.device} offload={args.offload} dtype={args.dtype} visible={visible}", file=sys.stderr, flush=True)
     torch.manual_seed(0)
     engine = Engine(args)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(engine))

@@ -1,0 +1,131 @@
+"""Logprob parity: a cell's greedy answers against its model's reference cell (hf, cpu, none, float32).
+
+Per prompt it walks the reference's tokens: greedy-token agreement, |Δ logprob| on every chosen
+token both agree on, and the overlap of their top-k alternatives, judged by the card's per-dtype
+thresholds. The reference comes from the on-disk cache (harness/reference.py), from the cell
+itself when it is the reference cell, or from booting the reference runtime once.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.cards import LogprobThresholds, ModelCard
+from harness.checks.accuracy import card_prompts
+from harness.checks.base import CheckContext, CheckResult
+from harness.matrix import Cell
+from harness.parity import GenerationParity, PromptParity, compare_generations
+from harness.reference import (ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
+                               checkpoint_digest, obtain, reference_cell, reference_dir)
+
+LISTED = 10
+
+
+class TokenNames:
+    """Token id -> its vocabulary string, read from the checkpoint's tokenizer.json (no tokenizer library)."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        self.names: dict[int, str] = {}
+        try:
+            data = json.loads((Path(checkpoint) / "tokenizer.json").read_text())
+            self.names = {int(i): str(t) for t, i in (data.get("model", {}).get("vocab") or {}).items()}
+            self.names.update({int(a["id"]): str(a["content"]) for a in data.get("added_tokens") or ()})
+        except (OSError, ValueError, AttributeError, TypeError, KeyError):
+            pass
+
+    def __call__(self, token: int | None) -> str:
+        if token is None:
+            return "(end of answer)"
+        return f"{token} {self.names[token]!r}" if token in self.names else str(token)
+
+
+class LogprobParityCheck:
+    name = "logprob_parity"
+    key_metric = "max_abs_delta"
+
+    def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
+        if cell.offload == "meta":
+            return "meta offload creates empty weights on every use by design: its answers are garbage"
+        return None
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        card = ctx.card
+        request = ReferenceRequest(tuple(card_prompts(card)), max(s.max_new_tokens for s in card.sets), card.logprob.top_k)
+        got = ctx.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
+                                  top_logprobs=request.top_logprobs)
+        fault = ctx.client.server_info().get("fault")
+        own = (lambda: got) if ctx.cell == reference_cell(card.name) and not fault else None
+        ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(checkpoint_digest(ctx.checkpoint)),
+                     own=own, compute=lambda: boot_and_generate(card, ctx.options, request))
+        thr = card.logprob.for_dtype(ctx.cell.dtype)
+        parity = compare_generations(ref.generations, got, tie_margin=thr.max_abs_delta)
+        return _verdict(parity, thr, ref, TokenNames(ctx.checkpoint), ctx.cell.dtype, fault)
+
+
+def _verdict(parity: GenerationParity, thr: LogprobThresholds, ref: ReferenceAnswers, names: TokenNames,
+             dtype: str, fault: Any) -> CheckResult:
+    metrics: dict[str, Any] = {
+        "max_abs_delta": round(parity.max_abs_delta, 8), "max_topk_delta": round(parity.max_topk_delta, 8),
+        "token_agreement": round(parity.token_agreement, 4),
+        "min_topk_overlap": round(parity.min_topk_overlap, 4), "prompts": len(parity.prompts),
+        "prompts_diverged": len(parity.hard_divergences), "near_ties": parity.near_ties,
+        "dtype": dtype, "limit_max_abs_delta": thr.max_abs_delta, "limit_max_topk_delta": thr.max_topk_delta,
+        "limit_min_token_agreement": thr.min_token_agreement,
+        "limit_min_topk_overlap": thr.min_topk_overlap,
+        "reference_source": ref.source, "reference_key": ref.key[:16], "reference_s": ref.seconds,
+    }
+    if fault:
+        metrics["runtime_fault"] = fault
+    details = {"reference_path": str(ref.path),
+               "prompts": [_prompt_detail(p, names) for p in sorted(parity.prompts, key=_badness)[:LISTED]]}
+    failures = parity.failures(thr)
+    if not failures:
+        return CheckResult("pass", f"{len(parity.prompts)} prompts: tokens agree {parity.token_agreement:.0%}, "
+                                   f"max |Δ logprob| {parity.max_abs_delta:.2g} <= {thr.max_abs_delta:g}, top-k "
+                                   f"{parity.max_topk_delta:.2g} <= {thr.max_topk_delta:g} ({dtype}); "
+                                   f"reference from {ref.source}", metrics, details)
+    reasons = [_explain(f, parity, thr, names) for f in failures]
+    return CheckResult("fail", f"parity: logprobs vs reference ({ref.source}), {dtype} thresholds: " + " | ".join(reasons),
+                       metrics, details)
+
+
+def _explain(failure: str, parity: GenerationParity, thr: LogprobThresholds, names: TokenNames) -> str:
+    if failure == "min_token_agreement":
+        p = parity.hard_divergences[0]
+        d = p.divergence
+        assert d is not None
+        return (f"greedy tokens agree {parity.token_agreement:.0%} < {thr.min_token_agreement:.0%}; first: prompt "
+                f"{p.prompt!r} step {d.step}: reference token {names(d.ref_token)}, runtime {names(d.got_token)}")
+    if failure == "max_abs_delta":
+        p = parity.worst_delta()
+        assert p is not None
+        return (f"max |Δ logprob| {p.max_abs_delta:.3g} > {thr.max_abs_delta:g} at prompt {p.prompt!r} step "
+                f"{p.worst_step} token {names(p.worst_token)}: reference {p.worst_ref_logprob:.6g}, "
+                f"runtime {p.worst_got_logprob:.6g}")
+    if failure == "max_topk_delta":
+        p = parity.worst_topk_delta()
+        assert p is not None
+        return (f"max |Δ logprob| over top-k alternatives {p.max_topk_delta:.3g} > {thr.max_topk_delta:g} at prompt "
+                f"{p.prompt!r} step {p.topk_step} alternative token {names(p.topk_token)}")
+    p = parity.worst_overlap()
+    assert p is not None
+    return (f"top-k overlap {p.min_topk_overlap:.0%} < {thr.min_topk_overlap:.0%} at prompt {p.prompt!r} "
+            f"step {p.overlap_step}")
+
+
+def _badness(p: PromptParity) -> tuple[bool, float]:
+    return (p.divergence is None or p.divergence.near_tie, -p.max_abs_delta)
+
+
+def _prompt_detail(p: PromptParity, names: TokenNames) -> dict[str, Any]:
+    d = p.divergence
+    divergence = None if d is None else {"step": d.step, "reference": names(d.ref_token),
+                                         "runtime": names(d.got_token), "near_tie": d.near_tie}
+    return {"prompt": p.prompt, "matched": p.matched, "reference_tokens": p.ref_tokens,
+            "max_abs_delta": p.max_abs_delta, "worst_step": p.worst_step,
+            "worst_token": None if p.worst_token is None else names(p.worst_token),
+            "max_topk_delta": p.max_topk_delta, "min_topk_overlap": p.min_topk_overlap, "divergence": divergence}
+
+
+CHECK = LogprobParityCheck()

@@ -1,0 +1,224 @@
+"""Test-only faults for hf_server.py: corrupt the loaded weights in named ways, or expose them in
+SGLang's fused layout, so the harness's own tests can prove which check catches which bug class.
+
+Selected by the env var HARNESS_HF_FAULT, a comma list (``sglang_layout,moe_expert_transposed``).
+Standalone like hf_server.py (torch only). Offloaded weights (accelerate's weights_map, cpu or
+disk) are rewritten where the forward pass reads them, so a fault behaves the same in every
+offload mode. The server reports the active faults in /get_server_info (``fault``), so a faulted
+run is never mistaken for a clean one. The fault table is in docs/numerics.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import torch
+
+FAULT_ENV = "HARNESS_HF_FAULT"
+VOCAB_PAD = 64  # SGLang pads vocab rows to a multiple of 64 (DEFAULT_VOCAB_PADDING_SIZE)
+
+
+# ---- live tensors: where the forward pass reads a parameter, offloaded or not -----------------
+
+def _locate(model: torch.nn.Module, name: str) -> tuple[torch.Tensor, Callable[[torch.Tensor], None]] | None:
+    """The tensor the model computes with for ``name``, and a setter that replaces it there."""
+    module_name, _, leaf = name.rpartition(".")
+    try:
+        module = model.get_submodule(module_name)
+    except AttributeError:
+        return None
+    t = getattr(module, leaf, None)
+    if not isinstance(t, torch.Tensor):
+        return None
+    if t.device.type != "meta":
+        return t, lambda v: t.data.copy_(v.to(t.dtype))
+    parts = module_name.split(".") if module_name else []
+    for cut in range(len(parts), -1, -1):
+        owner = model.get_submodule(".".join(parts[:cut]))
+        wmap = getattr(getattr(owner, "_hf_hook", None), "weights_map", None)
+        rel = ".".join(parts[cut:] + [leaf])
+        if wmap is not None and rel in wmap:
+            return wmap[rel], _map_setter(wmap, rel)
+    return None
+
+
+def _map_setter(wmap, key: str) -> Callable[[torch.Tensor], None]:
+    """Replace an entry of accelerate's (prefixed) weights map: the state dict wins over disk."""
+    while hasattr(wmap, "dataset") and hasattr(wmap, "prefix"):
+        key, wmap = f"{wmap.prefix}{key}", wmap.dataset
+    store = wmap.state_dict if hasattr(wmap, "state_dict") else wmap
+    old = wmap[key]
+
+    def set_value(v: torch.Tensor) -> None:
+        store[key] = v.to(old.dtype).to(old.device).contiguous()
+
+    return set_value
+
+
+def _modify(model: torch.nn.Module, name: str, change: Callable[[torch.Tensor], torch.Tensor]) -> str:
+    found = _locate(model, name)
+    if found is None:
+        raise SystemExit(f"{FAULT_ENV}: the model has no tensor {name!r} to corrupt")
+    value, set_value = found
+    set_value(change(value.detach().clone()))
+    return name
+
+
+def _names(model: torch.nn.Module, pattern: str) -> list[str]:
+    rx = re.compile(pattern)
+    return [n for n, _ in model.named_parameters() if rx.search(n)]
+
+
+def _pick(model: torch.nn.Module, pattern: str, what: str, last: bool = False) -> str:
+    found = _names(model, pattern)
+    if not found:
+        raise SystemExit(f"{FAULT_ENV}: this model has no {what} (no parameter matches {pattern!r}); "
+                         f"pick a fault that fits the model")
+    return found[-1] if last else found[0]
+
+
+# ---- harmful faults: each returns what it changed ------------------------------------------
+
+def moe_expert_transposed(model: torch.nn.Module) -> str:
+    """Expert 1's fused gate/up weight of the last MoE layer, transposed then reshaped back."""
+    name = _pick(model, r"\.experts\.gate_up_proj$", "MoE experts", last=True)
+
+    def change(t: torch.Tensor) -> torch.Tensor:
+        t[1] = t[1].t().contiguous().reshape(t[1].shape)
+        return t
+
+    return _modify(model, name, change) + "[1] transposed and reshaped back"
+
+
+def tp_shard_zeroed(model: torch.nn.Module) -> str:
+    """The second half of the output rows (rank 1's shard at tp 2) of layer 0's query projection, zeroed."""
+    name = _pick(model, r"layers\.0\.self_attn\.(q_proj|q_b_proj)\.weight$", "layer-0 query projection")
+
+    def change(t: torch.Tensor) -> torch.Tensor:
+        t[t.shape[0] // 2:] = 0
+        return t
+
+    return _modify(model, name, change) + " second half of the rows zeroed"
+
+
+def bf16_rounded(model: torch.nn.Module) -> str:
+    """Every floating-point weight rounded through bfloat16 (a no-op in a bfloat16 cell)."""
+    names = [n for n, p in model.named_parameters() if p.is_floating_point()]
+    for n in names:
+        _modify(model, n, lambda t: t.to(torch.bfloat16).to(t.dtype))
+    return f"{len(names)} tensors rounded through bfloat16"
+
+
+def norm_reset(model: torch.nn.Module) -> str:
+    """The last layer's post-attention norm weight reset to ones (its initial value)."""
+    name = _pick(model, r"layers\.\d+\.post_attention_layernorm\.weight$", "post-attention norm", last=True)
+    return _modify(model, name, torch.ones_like) + " reset to ones"
+
+
+def attn_scaled(model: torch.nn.Module) -> str:
+    """The last layer's attention output projection scaled by 1.001."""
+    name = _pick(model, r"layers\.\d+\.self_attn\.o_proj\.weight$", "attention output projection", last=True)
+    return _modify(model, name, lambda t: t * 1.001) + " scaled by 1.001"
+
+
+FAULTS: dict[str, Callable[[torch.nn.Module], str]] = {
+    f.__name__: f for f in (moe_expert_transposed, tp_shard_zeroed, bf16_rounded, norm_reset, attn_scaled)
+}
+
+
+# ---- views: the weights endpoint shows SGLang's names (computation untouched) ------------------
+
+@dataclasses.dataclass(frozen=True)
+class SGLangView:
+    """Serve /get_weights_by_name under SGLang's fused names (qkv_proj, gate_up_proj, w13/w2,
+    fused_qkv_a_proj_with_mqa) with vocab rows padded to a multiple of 64 (one block more when
+    already aligned, so the padding is always there to check); the unfused names disappear.
+    ``pad_value`` != 0 is the fault vocab_padding_garbage."""
+
+    pad_value: float = 0.0
+
+    def read(self, model: torch.nn.Module, name: str, live: Callable[[str], torch.Tensor | None]) -> torch.Tensor | None:
+        if _hidden(name, live):
+            return None
+        for pattern, build in _FUSED:
+            m = re.match(pattern, name)
+            if m:
+                return build(self, m, live)
+        return live(name)
+
+    def pad_rows(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None:
+            return None
+        rows = (t.shape[0] // VOCAB_PAD + 1) * VOCAB_PAD
+        pad = torch.full((rows - t.shape[0], *t.shape[1:]), self.pad_value, dtype=t.dtype, device=t.device)
+        return torch.cat([t, pad])
+
+
+def _cat(live: Callable[[str], torch.Tensor | None], names: list[str]) -> torch.Tensor | None:
+    parts = [live(n) for n in names]
+    return None if any(p is None for p in parts) else torch.cat([p.to("cpu") for p in parts])
+
+
+_FUSED: tuple[tuple[str, Callable[..., torch.Tensor | None]], ...] = (
+    (r"^(.+)\.qkv_proj\.(weight|bias)$",
+     lambda v, m, live: _cat(live, [f"{m[1]}.{x}_proj.{m[2]}" for x in "qkv"])),
+    (r"^(.+)\.fused_qkv_a_proj_with_mqa\.weight$",
+     lambda v, m, live: _cat(live, [f"{m[1]}.q_a_proj.weight", f"{m[1]}.kv_a_proj_with_mqa.weight"])),
+    (r"^(.+\.experts)\.w13_weight$", lambda v, m, live: live(f"{m[1]}.gate_up_proj")),
+    (r"^(.+\.experts)\.w2_weight$", lambda v, m, live: live(f"{m[1]}.down_proj")),
+    (r"^(.+)\.gate_up_proj\.weight$",
+     lambda v, m, live: _cat(live, [f"{m[1]}.gate_proj.weight", f"{m[1]}.up_proj.weight"])),
+    (r"^(model\.embed_tokens|lm_head)\.weight$", lambda v, m, live: v.pad_rows(live(m[0]))),
+)
+
+
+def _hidden(name: str, live: Callable[[str], torch.Tensor | None]) -> bool:
+    """Names SGLang does not have because it fused them."""
+    if re.search(r"\.experts\.(gate_up_proj|down_proj)$", name):
+        return True
+    m = re.match(r"^(.+)\.(q|k|v)_proj\.(weight|bias)$", name)
+    if m:
+        return live(f"{m[1]}.k_proj.{m[3]}") is not None
+    m = re.match(r"^(.+)\.(gate|up)_proj\.weight$", name)
+    if m:
+        return live(f"{m[1]}.gate_proj.weight") is not None and live(f"{m[1]}.up_proj.weight") is not None
+    m = re.match(r"^(.+)\.(q_a_proj|kv_a_proj_with_mqa)\.weight$", name)
+    return bool(m) and live(f"{m[1]}.q_a_proj.weight") is not None
+
+
+VIEWS: dict[str, SGLangView] = {"sglang_layout": SGLangView(), "vocab_padding_garbage": SGLangView(pad_value=0.01)}
+
+
+# ---- the fault set of one server -------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class FaultSet:
+    """The faults applied to this server's model and the view its weights endpoint shows."""
+
+    names: tuple[str, ...] = ()
+    applied: tuple[str, ...] = ()
+    view: SGLangView | None = None
+
+    @property
+    def label(self) -> str | None:
+        return ",".join(self.names) or None
+
+    def read(self, model: torch.nn.Module, name: str, live: Callable[[torch.nn.Module, str], torch.Tensor | None]):
+        if self.view is None:
+            return live(model, name)
+        return self.view.read(model, name, lambda n: live(model, n))
+
+
+def apply_faults(model: torch.nn.Module, spec: str) -> FaultSet:
+    """Apply the comma list ``spec`` to the loaded model; an unknown name exits, listing the known ones."""
+    names = tuple(n.strip() for n in spec.split(",") if n.strip())
+    unknown = [n for n in names if n not in FAULTS and n not in VIEWS]
+    if unknown:
+        raise SystemExit(f"unknown {FAULT_ENV} fault(s) {unknown}; known: {', '.join([*FAULTS, *VIEWS])}")
+    views = [VIEWS[n] for n in names if n in VIEWS]
+    if len(views) > 1:
+        raise SystemExit(f"{FAULT_ENV}: pick one of the views {', '.join(VIEWS)}, got {names}")
+    with torch.no_grad():
+        applied = tuple(FAULTS[n](model) for n in names if n in FAULTS)
+    return FaultSet(names, applied, views[0] if views else None)
