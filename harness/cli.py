@@ -1,13 +1,12 @@
-"""The `harness` command: run the matrix, render a report, list workarounds."""
+"""The `harness` command: run the matrix, render a report, merge shard runs, list workarounds."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from harness.options import DEFAULT_OUT, DEFAULTS
-
-SUITES = Path(__file__).resolve().parent.parent / "suites"
+from harness.options import DEFAULT_OUT
+from harness.runcmd import add_run_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,61 +19,59 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, pytest_args = argv[:cut], argv[cut + 1:]
-    args = parser.parse_args(argv)
-    return int(args.func(args, pytest_args))
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return int(args.func(args, unknown + pytest_args))
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Hardware conformance harness for LLM serving runtimes.")
     sub = p.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="boot each matrix cell's runtime, run every check, write results and an HTML report",
-                         epilog="Extra pytest arguments go after --, e.g. harness run -- -x -n 2")
-    run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (default: %(default)s)")
-    for opt, key in (("--runtimes", "runtimes"), ("--devices", "devices"), ("--models", "models"), ("--offload-modes", "offload_modes")):
-        run.add_argument(opt, default=DEFAULTS[key], help="comma list (default: %(default)s)")
-    run.add_argument("--dtypes", default="float32")
-    run.add_argument("--tp", default="1")
-    run.add_argument("--runtime-python", action="append", default=[], metavar="NAME=PATH")
-    run.add_argument("--workaround", action="append", default=[], metavar="NAME")
-    run.add_argument("--boot-timeout", type=float, default=None)
-    run.set_defaults(func=_run)
-    rep = sub.add_parser("report", help="render DIR/index.html from DIR/results.jsonl and DIR/manifest.json")
-    rep.add_argument("dir", type=Path)
+    add_run_parser(sub)
+    rep = sub.add_parser("report", help="render DIR/index.html, summary.md and junit.xml; exit 1 on NO-GO",
+                         epilog="Exit status: 0 GO, 1 NO-GO, 2 bad inputs. The last line printed is the report path.")
+    rep.add_argument("dir", type=Path, help="run directory holding results.jsonl and manifest.json")
+    _report_options(rep)
     rep.set_defaults(func=_report)
+    mg = sub.add_parser("merge", help="combine shard run directories into one run OUT, then report on it",
+                        epilog="Exit status as for `harness report`.")
+    mg.add_argument("out", type=Path, help="run directory to write (a run already there moves to ../history/)")
+    mg.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="shard run directories")
+    _report_options(mg)
+    mg.set_defaults(func=_merge)
     wk = sub.add_parser("workarounds", help="list the named workarounds and what each changes")
     wk.set_defaults(func=_workarounds)
     return p
 
 
-def _run(args: argparse.Namespace, pytest_args: list[str]) -> int:
-    import pytest
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                   help="run to compare with (default: newest complete run of the same matrix in the history)")
+    p.add_argument("--policy", type=Path, default=None, metavar="FILE", help="sign-off policy YAML (env HARNESS_POLICY; "
+                   "default: every check on every cell that ran must pass)")
+    p.add_argument("--waivers", type=Path, default=None, metavar="FILE", help="waivers YAML (env HARNESS_WAIVERS)")
+    p.add_argument("--history", type=Path, default=None, metavar="DIR", help="past runs (default: DIR/../history)")
+    p.add_argument("--keep", type=int, default=None, metavar="N", help="keep only the newest N runs in the history")
 
-    cmd = [str(SUITES), "-p", "no:cacheprovider", "-q", "-rfEs",
-           "--harness-out", str(args.out), "--runtimes", args.runtimes, "--devices", args.devices,
-           "--models", args.models, "--offload-modes", args.offload_modes, "--dtypes", args.dtypes, "--tp", args.tp]
-    for rp in args.runtime_python:
-        cmd += ["--runtime-python", rp]
-    for w in args.workaround:
-        cmd += ["--workaround", w]
-    if args.boot_timeout:
-        cmd += ["--boot-timeout", str(args.boot_timeout)]
-    code = pytest.main(cmd + pytest_args)
-    index = args.out.resolve() / "index.html"
-    if index.exists():
-        print(f"\nReport: {index}")
-    else:
-        print(f"\nNo report written (no matrix test ran; pytest exit code {int(code)}).", file=sys.stderr)
-    return int(code)
+
+def _report_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    return {k: getattr(args, k) for k in ("baseline", "policy", "waivers", "history", "keep")}
 
 
 def _report(args: argparse.Namespace, _: list[str]) -> int:
-    from reports.builder import build_report
+    from reports.commands import report_command
 
     if not (args.dir / "results.jsonl").exists():
         print(f"harness report: no results.jsonl in {args.dir}; pass a run directory such as {DEFAULT_OUT}", file=sys.stderr)
         return 2
-    print(f"Report: {build_report(args.dir.resolve())}")
-    return 0
+    return report_command(args.dir, **_report_kwargs(args))
+
+
+def _merge(args: argparse.Namespace, _: list[str]) -> int:
+    from reports.commands import merge_command
+
+    return merge_command(args.out, args.dirs, **_report_kwargs(args))
 
 
 def _workarounds(args: argparse.Namespace, _: list[str]) -> int:

@@ -1,10 +1,18 @@
 """The results contract: one JSON line per (cell, check), appended and flushed as it happens.
 
-``results.jsonl`` fields (schema 1): run_id, cell, runtime, device, model, offload, dtype, tp,
-check, status (pass|fail|error|skipped|na), reason, metrics (object), duration_s, and optionally
-boot_s, details, log_path, log_tail, fingerprint, command, workarounds, simulated.
+``results.jsonl`` fields: run_id, cell, runtime, device, model, offload, dtype, tp, check, status
+(pass|fail|error|skipped|na), reason, metrics (object), duration_s, and optionally boot_s, details,
+log_path, log_tail, fingerprint, command, workarounds, simulated; ``schema`` since record schema 2.
 ``manifest.json``: schema, run_id, harness/python/package versions, host, devices seen, start/end,
-argv, status (running|complete|interrupted).
+argv, status (running|complete|interrupted). The versions are documented in docs/reports.md.
+
+Record schema history (readers accept every version up to ``RECORD_SCHEMA``):
+
+- 1: no ``schema`` field (harness 0.1.0).
+- 2: every record carries ``"schema": 2``; fields otherwise unchanged.
+
+A record from a newer schema still loads (unknown fields are ignored) and is counted in
+``LoadedResults.newer``, so a report can say an upgrade would show more.
 """
 from __future__ import annotations
 
@@ -17,7 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, final
 
-SCHEMA_VERSION = 1
+MANIFEST_SCHEMA = 1
+RECORD_SCHEMA = 2
+SCHEMA_VERSION = MANIFEST_SCHEMA  # kept for callers of the first release
 Status = Literal["pass", "fail", "error", "skipped", "na"]
 STATUSES: tuple[str, ...] = ("pass", "fail", "error", "skipped", "na")
 
@@ -48,6 +58,7 @@ class ResultRecord:
     command: str | None = None
     workarounds: tuple[str, ...] = ()
     simulated: bool = False
+    schema: int = RECORD_SCHEMA
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -58,10 +69,29 @@ class ResultRecord:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ResultRecord:
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
+        """A new record from plain data (unknown fields ignored); it gets the current schema unless given."""
+        kwargs = {k: v for k, v in data.items() if k in _FIELDS}
         kwargs["workarounds"] = tuple(kwargs.get("workarounds") or ())
+        for key in ("metrics", "details", "fingerprint"):
+            if kwargs.get(key) is None:
+                kwargs.pop(key, None)
         return cls(**kwargs)
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> ResultRecord:
+        """A record read back from results.jsonl of any schema version (no ``schema`` field: version 1)."""
+        return cls.from_mapping({**data, "schema": record_schema(data)})
+
+
+def record_schema(data: Mapping[str, Any]) -> int:
+    """The schema version a stored record was written with (1 when it predates the field)."""
+    value = data.get("schema", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"record schema must be a positive integer, got {value!r}")
+    return value
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(ResultRecord))
 
 
 class ResultWriter:
@@ -90,6 +120,7 @@ class LoadedResults:
 
     records: tuple[ResultRecord, ...]
     skipped_lines: tuple[int, ...] = ()
+    newer: int = 0
 
 
 def read_results(path: Path) -> LoadedResults:
@@ -101,10 +132,11 @@ def read_results(path: Path) -> LoadedResults:
         if not line.strip():
             continue
         try:
-            records.append(ResultRecord.from_mapping(json.loads(line)))
-        except (ValueError, TypeError):
+            records.append(ResultRecord.from_stored(json.loads(line)))
+        except (ValueError, TypeError, AttributeError):
             bad.append(lineno)
-    return LoadedResults(tuple(records), tuple(bad))
+    newer = sum(1 for r in records if r.schema > RECORD_SCHEMA)
+    return LoadedResults(tuple(records), tuple(bad), newer)
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

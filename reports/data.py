@@ -1,25 +1,43 @@
-"""Report data: everything the HTML shows, computed from a run directory; no I/O beyond reading it."""
+"""Report data: everything the HTML, Markdown and JUnit outputs show, computed from stored runs (no I/O).
+
+``assemble`` takes what the builder loaded (the run, its sign-off, the diff, the trends) and
+returns one frozen ReportData; templates only read it.
+"""
 from __future__ import annotations
 
 import dataclasses
-import json
+import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, final
+from typing import Any, NamedTuple, final
 
-from harness.results import ResultRecord, read_results
+from harness.matrix import DEVICES
+from harness.results import ResultRecord
+from reports.diff import RunDiff
+from reports.drift import as_number
+from reports.environment import Environment, build_environment
+from reports.redact import Redactor
+from reports.signoff import Finding, SignOff
+from reports.store import StoredRun
+from reports.trends import RunSummary, Trends
 
 STATUS_ORDER = ("error", "fail", "pass", "na", "skipped")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_MAX_TABLE_ROWS = 50
+PASSING_EVIDENCE_ROWS = 3  # a passing, unchanged result shows this many evidence rows (keeps big reports fast)
 
 
 @final
 @dataclasses.dataclass(frozen=True)
 class GridCell:
-    """One check's result on one cell, with the figure shown in the grid."""
+    """One check's result on one cell, with the figure shown in the grid and its sign-off marks."""
 
     record: ResultRecord
     figure: str
+    change: str = ""       # a diff kind: new-failure, fixed, still-failing, coverage-lost
+    waived: bool = False
+    blocking: bool = False
 
 
 @final
@@ -33,6 +51,7 @@ class GridRow:
     results: Mapping[str, GridCell]
     boot_s: float | None
     common_reason: str | None = None
+    anchor: str = ""
 
 
 @final
@@ -44,21 +63,119 @@ class ModelGrid:
     counts: Mapping[str, int]
 
 
+class Answer(NamedTuple):
+    """One prompt of an accuracy check (a named tuple: thousands per report, cheap to build)."""
+
+    prompt: str
+    expected: str
+    got: str
+    ok: bool
+
+
+class Tensor(NamedTuple):
+    """One of the worst tensors of a weight-parity check."""
+
+    name: str
+    shape: str
+    max_abs: Any
+    max_rel: Any
+    cosine: Any
+    frac_outside: Any
+    ok: bool
+    note: str
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class DetailTable:
+    """Any other list of objects in a record's details (e.g. logprob deltas), as text columns."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class CheckDrill:
+    check: str
+    record: ResultRecord
+    figure: str
+    change: str
+    waiver: str
+    answers: tuple[Answer, ...]
+    tensors: tuple[Tensor, ...]
+    unavailable: tuple[str, ...]
+    tables: tuple[DetailTable, ...]
+    history: tuple[tuple[str, str], ...]  # (run_id, status), oldest first, this run last; only for problems
+    history_note: str                      # e.g. "pass in 29 of 29 earlier runs", when no strip is shown
+    metrics: str                           # "correct 12 · total 12 · pass_rate 1"
+    facts: str                             # the details' plain values: "reference_path /refs/x.json"
+    omitted: int                           # evidence rows not shown (all of them are in results.jsonl)
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class CellDrill:
+    cell: str
+    anchor: str
+    model: str
+    label: str
+    status: str
+    boot_s: float | None
+    command: str
+    log_path: str
+    log_tail: str
+    checks: tuple[CheckDrill, ...]
+    open: bool
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Blocker:
+    finding: Finding
+    change: str
+    streak: int  # consecutive runs (this one included) in which it was failing
+
+
 @final
 @dataclasses.dataclass(frozen=True)
 class ReportData:
     manifest: Mapping[str, Any]
-    verdict: str
-    verdict_reason: str
+    signoff: SignOff
+    blockers: tuple[Blocker, ...]
+    diff: RunDiff | None
+    baseline_note: str
     counts: Mapping[str, int]
     grids: tuple[ModelGrid, ...]
-    problems: tuple[ResultRecord, ...]
+    drills: tuple[CellDrill, ...]
+    trends: Trends
+    environment: Environment
     skipped_lines: tuple[int, ...]
+    notes: tuple[str, ...]
     workarounds: tuple[str, ...]
+    generated: str
+
+    @property
+    def verdict(self) -> str:
+        return self.signoff.verdict
+
+    @property
+    def verdict_reason(self) -> str:
+        return self.signoff.headline
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id", ""))
+
+    @property
+    def new_blockers(self) -> int:
+        """Blockers that were not failing in the baseline: what broke since last night."""
+        return sum(1 for b in self.blockers if b.change == "new-failure")
 
 
 def figure(rec: ResultRecord) -> str:
-    """The key figure of a result, as short text: '10/10', 'max|Δ| 0', 'boot-crash'."""
+    """The key figure of a result, as short text: '10/10', '21 tensors, max|Δ| 0', 'boot-crash'."""
     m = rec.metrics or {}
     if rec.status in ("skipped", "na"):
         return "N/A" if rec.status == "na" else "skipped"
@@ -67,41 +184,57 @@ def figure(rec: ResultRecord) -> str:
     if rec.check == "accuracy" and "correct" in m:
         return f"{m['correct']}/{m['total']}"
     if rec.check == "weight_parity" and "tensors_compared" in m:
-        worst = m.get("max_abs")
-        worst_s = f"{float(worst):.2g}" if isinstance(worst, (int, float)) else str(worst)
-        return f"{m['tensors_compared']} tensors, max|Δ| {worst_s}"
+        return f"{m['tensors_compared']} tensors, max|Δ| {_short(m.get('max_abs'))}"
+    if "max_abs_delta" in m:
+        return f"max|Δ| {_short(m['max_abs_delta'])}"
     key = next(iter(m), None)
-    return f"{key}={m[key]}" if key else rec.status
+    return f"{key}={_short(m[key])}" if key else rec.status
 
 
-def build_data(run_dir: Path) -> ReportData:
-    """Read manifest.json and results.jsonl of a run directory into report data."""
-    manifest = _read_manifest(run_dir / "manifest.json")
-    loaded = read_results(run_dir / "results.jsonl")
-    records = loaded.records
-    counts = Counter(r.status for r in records)
-    verdict, why = _verdict(counts, manifest)
-    problems = tuple(r for r in records if r.status in ("fail", "error"))
-    workarounds = tuple(sorted({w for r in records for w in r.workarounds}))
-    return ReportData(manifest, verdict, why, dict(counts), _grids(records), problems, loaded.skipped_lines, workarounds)
+def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_note: str, trends: Trends,
+             environment: Environment | None = None, manifest: Mapping[str, Any] | None = None) -> ReportData:
+    """All report data for ``run``; ``manifest`` is the (redacted) manifest to show."""
+    records = run.records
+    changes = diff.kind_of() if diff else {}
+    waived = {(f.cell, f.check): f.waiver.label for f in signoff.waived if f.waiver}
+    blocking = {(f.cell, f.check) for f in signoff.blockers}
+    history = trends.runs[:-1] if trends.runs else ()
+    grids = _grids(records, changes, waived, blocking)
+    drills = tuple(_drill(row, g.model, changes, waived, blocking, history) for g in grids for row in g.rows)
+    # run-level blockers first, then what broke since the baseline, then the rest in policy order
+    blockers = tuple(sorted((Blocker(f, changes.get((f.cell, f.check), ""), _streak(f, history)) for f in signoff.blockers),
+                            key=lambda b: (bool(b.finding.cell), b.change != "new-failure")))
+    return ReportData(manifest if manifest is not None else run.manifest.raw, signoff, blockers, diff, baseline_note,
+                      dict(Counter(r.status for r in records)), grids, drills, trends,
+                      environment or build_environment(run.manifest.raw, records, Redactor()),
+                      run.skipped_lines, _notes(run), tuple(sorted({w for r in records for w in r.workarounds})),
+                      dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
 
-def _grids(records: Sequence[ResultRecord]) -> tuple[ModelGrid, ...]:
-    by_model: dict[str, list[ResultRecord]] = {}
+def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], str],
+           waived: Mapping[tuple[str, str], str], blocking: set[tuple[str, str]]) -> tuple[ModelGrid, ...]:
+    by_model: dict[str, dict[str, dict[str, ResultRecord]]] = {}
+    checks_of: dict[str, dict[str, None]] = {}
     for r in records:
-        by_model.setdefault(r.model, []).append(r)
+        by_model.setdefault(r.model, {}).setdefault(r.cell, {})[r.check] = r
+        checks_of.setdefault(r.model, {})[r.check] = None
     grids = []
-    for model, recs in by_model.items():
-        checks = tuple(dict.fromkeys(r.check for r in recs))
-        cells: dict[str, dict[str, ResultRecord]] = {}
-        for r in recs:
-            cells.setdefault(r.cell, {})[r.check] = r
-        rows = tuple(_row(cell_id, res) for cell_id, res in cells.items())
-        grids.append(ModelGrid(model, checks, rows, dict(Counter(r.status for r in recs))))
+    for model, cells in sorted(by_model.items()):
+        ordered = sorted(cells.items(), key=lambda item: _row_order(next(iter(item[1].values()))))
+        rows = tuple(_row(cell_id, res, changes, waived, blocking) for cell_id, res in ordered)
+        counts = Counter(r.status for res in cells.values() for r in res.values())
+        grids.append(ModelGrid(model, tuple(checks_of[model]), rows, dict(counts)))
     return tuple(grids)
 
 
-def _row(cell_id: str, results: Mapping[str, ResultRecord]) -> GridRow:
+def _row_order(r: ResultRecord) -> tuple[Any, ...]:
+    """Rows in one order however the run was sharded: runtime, device (matrix order), offload (none first), dtype, tp."""
+    device = DEVICES.index(r.device) if r.device in DEVICES else len(DEVICES)
+    return (r.runtime, device, r.device, r.offload != "none", r.offload, r.dtype, r.tp)
+
+
+def _row(cell_id: str, results: Mapping[str, ResultRecord], changes: Mapping[tuple[str, str], str],
+         waived: Mapping[tuple[str, str], str], blocking: set[tuple[str, str]]) -> GridRow:
     first = next(iter(results.values()))
     label = " · ".join(p for p in (first.runtime, first.device, first.offload,
                                    first.dtype if first.dtype != "float32" else "", f"tp{first.tp}" if first.tp != 1 else "") if p)
@@ -109,22 +242,97 @@ def _row(cell_id: str, results: Mapping[str, ResultRecord]) -> GridRow:
     boot = next((r.boot_s for r in results.values() if r.boot_s is not None), None)
     reasons = {(r.status, r.reason) for r in results.values()}
     common = next(iter(reasons))[1] if len(reasons) == 1 and status in ("na", "skipped") else None
-    return GridRow(cell_id, label, status, {c: GridCell(r, figure(r)) for c, r in results.items()}, boot, common)
+    cells = {c: GridCell(r, figure(r), changes.get((cell_id, c), ""), (cell_id, c) in waived, (cell_id, c) in blocking)
+             for c, r in results.items()}
+    return GridRow(cell_id, label, status, cells, boot, common, f"drill-{cell_id}")
 
 
-def _verdict(counts: Counter[str], manifest: Mapping[str, Any]) -> tuple[str, str]:
-    bad = counts.get("fail", 0) + counts.get("error", 0)
-    if manifest.get("status") == "interrupted":
-        return "INCOMPLETE", "the run was interrupted; results below are what finished"
-    if bad:
-        return "FAIL", f"{bad} check(s) failed or errored"
-    if counts.get("pass", 0):
-        return "PASS", f"{counts['pass']} check(s) passed; none failed"
-    return "NO RESULTS", "no check ran: every cell was skipped or N/A"
+def _drill(row: GridRow, model: str, changes: Mapping[tuple[str, str], str], waived: Mapping[tuple[str, str], str],
+           blocking: set[tuple[str, str]], history: Sequence[RunSummary]) -> CellDrill:
+    recs = [gc.record for gc in row.results.values()]
+    tail = next((r.log_tail for r in recs if r.log_tail), "") or ""
+    checks = tuple(_check_drill(gc.record, gc.figure, changes.get((row.cell, c), ""), waived.get((row.cell, c), ""), history)
+                   for c, gc in row.results.items())
+    notable = any((row.cell, c) in blocking or changes.get((row.cell, c)) == "new-failure" for c in row.results)
+    return CellDrill(row.cell, row.anchor, model, row.label, row.status, row.boot_s,
+                     next((r.command for r in recs if r.command), "") or "",
+                     next((r.log_path for r in recs if r.log_path), "") or "", _ANSI.sub("", tail), checks, notable)
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"status": "unknown", "note": f"no readable manifest at {path}"}
+def _check_drill(rec: ResultRecord, fig: str, change: str, waiver: str, history: Sequence[RunSummary]) -> CheckDrill:
+    d = rec.details or {}
+    limit = PASSING_EVIDENCE_ROWS if rec.status == "pass" and not change else _MAX_TABLE_ROWS
+    raw_answers = sorted(_dicts(d.get("answers")), key=lambda a: bool(a.get("ok")))  # wrong answers first
+    answers = tuple(Answer(_s(a.get("prompt")), _s(a.get("expected")), _s(a.get("got")), bool(a.get("ok")))
+                    for a in raw_answers[:limit])
+    is_parity = rec.check == "weight_parity"
+    raw_tensors = _dicts(d.get("worst")) if is_parity else []
+    tensors = tuple(Tensor(_s(t.get("name")), "×".join(map(str, t.get("shape") or [])), t.get("max_abs"), t.get("max_rel"),
+                           t.get("cosine"), t.get("frac_outside"), bool(t.get("ok", True)), _s(t.get("note")))
+                    for t in raw_tensors[:limit])
+    unavailable = tuple(map(str, d.get("unavailable") or ())) if isinstance(d.get("unavailable"), list) else ()
+    skip = {"answers", "unavailable"} | ({"worst"} if is_parity else set())
+    others = {k: _dicts(v) for k, v in d.items() if k not in skip and _dicts(v)}
+    tables = tuple(_table(k, v[:limit]) for k, v in others.items())
+    omitted = (len(raw_answers) - len(answers)) + (len(raw_tensors) - len(tensors)) + sum(max(0, len(v) - limit) for v in others.values())
+    key = f"{rec.cell}::{rec.check}"
+    past = [h.statuses.get(key, "absent") for h in history]
+    notable = rec.status in ("fail", "error") or bool(change) or bool(waiver)
+    strip = (*zip((h.run_id for h in history), past), ("this run", rec.status)) if notable else ()
+    metrics = " · ".join(f"{k} {_short(v)}" for k, v in (rec.metrics or {}).items() if not isinstance(v, (Mapping, list)))
+    facts = " · ".join(f"{k} {_short(v)}" for k, v in d.items() if not isinstance(v, (Mapping, list)))
+    return CheckDrill(rec.check, rec, fig, change, waiver, answers, tensors, unavailable, tables, tuple(strip),
+                      _history_note(past, rec.status), metrics, facts, omitted)
+
+
+def _history_note(past: Sequence[str], status: str) -> str:
+    if not past:
+        return "no earlier runs"
+    return f"{status} in {past.count(status)} of {len(past)} earlier run(s)"
+
+
+def _table(title: str, items: Any) -> DetailTable:
+    rows = _dicts(items)
+    columns = tuple(dict.fromkeys(k for row in rows for k in row))[:10]
+    return DetailTable(title, columns, tuple(tuple(_short(row.get(c)) for c in columns) for row in rows))
+
+
+def _streak(f: Finding, history: Sequence[RunSummary]) -> int:
+    if f.kind not in ("fail", "error"):
+        return 0
+    key, n = f"{f.cell}::{f.check}", 1
+    for h in reversed(history):
+        if h.statuses.get(key) not in ("fail", "error"):
+            break
+        n += 1
+    return n
+
+
+def _notes(run: StoredRun) -> tuple[str, ...]:
+    notes = []
+    if run.skipped_lines:
+        lines = ", ".join(map(str, run.skipped_lines[:20]))
+        notes.append(f"results.jsonl had {len(run.skipped_lines)} unreadable line(s) (line {lines}); everything else is shown.")
+    if run.newer_records or run.manifest.newer_than_supported:
+        notes.append("This run was written by a newer harness (a newer schema); upgrade the harness to see every field.")
+    simulated = sum(1 for r in run.records if r.simulated)
+    if simulated:
+        notes.append(f"{simulated} result(s) come from simulated devices (run on the CPU): they never count towards sign-off.")
+    return tuple(notes)
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+    v = as_number(value)
+    if v is not None and not isinstance(value, int):
+        return f"{v:.4g}"
+    return "" if value is None else str(value)
+
+
+def _s(value: Any) -> str:
+    return "" if value is None else str(value)

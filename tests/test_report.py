@@ -32,14 +32,15 @@ def test_grid_shows_every_cell_and_check_with_status(tmp_path):
     page = parse_report(path.read_text())
     assert page.rows == {"hf-cpu-tiny-llama-none": "pass", "hf-cpu-tiny-llama-cpu": "na", "hf-cpu-tiny-llama-disk": "fail"}
     assert page.results[("hf-cpu-tiny-llama-disk", "accuracy")] == "fail"
-    assert page.verdict.split()[0] == "FAIL"
+    assert page.verdict.split()[0] == "NO-GO" and page.verdict_word == "NO-GO"
     assert "10/10" in path.read_text()
 
 
-def test_all_green_says_pass_and_interrupted_says_incomplete(tmp_path):
+def test_all_green_says_go_and_interrupted_says_no_go(tmp_path):
     ok = [rec("hf-cpu-tiny-llama-none", "accuracy", "pass")]
-    assert parse_report(make_run(tmp_path / "a", ok).read_text()).verdict.split()[0] == "PASS"
-    assert parse_report(make_run(tmp_path / "b", ok, status="interrupted").read_text()).verdict.split()[0] == "INCOMPLETE"
+    assert parse_report(make_run(tmp_path / "a", ok).read_text()).verdict.split()[0] == "GO"
+    page = parse_report(make_run(tmp_path / "b", ok, status="interrupted").read_text())
+    assert page.verdict.split()[0] == "NO-GO" and page.blockers == {"::": "incomplete"}
 
 
 def test_model_output_and_logs_are_rendered_inert(tmp_path):
@@ -56,4 +57,6 @@ def test_model_output_and_logs_are_rendered_inert(tmp_path):
 
 def test_report_is_self_contained(tmp_path):
     html = make_run(tmp_path, [rec("hf-cpu-tiny-llama-none", "accuracy", "pass")]).read_text()
-    assert "http://" not in html and "https://" not in html and "<link" not in html
+    page = parse_report(html)
+    assert page.external == [] and page.scripts == 0  # nothing is fetched: no link, img, script, iframe
+    assert "url(" not in html and "@import" not in html and "http://" not in html and "https://" not in html

@@ -1,0 +1,170 @@
+"""Sign-off: GO or NO-GO for a run, from a policy and waivers, with every reason.
+
+Each required (cell, check) is judged:
+
+- pass (not simulated)               → satisfied
+- na                                 → not applicable, not required
+- skipped                            → missing, unless its rule says ``allow_skipped``
+- simulated (any status)             → missing: simulated results never count towards sign-off
+- fail / error / missing             → blocks, unless a valid waiver matches; an expired waiver
+                                       matching it is reported, and it blocks
+A required cell named without wildcards that is absent, or a rule matching no cell, is missing.
+Waivers that waive nothing are stale (reported, never blocking). An interrupted run blocks when
+the policy says ``require_complete`` (the default), and a run where nothing required ran blocks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+from collections.abc import Mapping, Sequence
+from typing import Literal, final
+
+from harness.results import ResultRecord
+from reports.policy import Policy, RequiredRule
+from reports.waivers import Waiver
+
+Verdict = Literal["GO", "NO-GO"]
+FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "config"]
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A required result that is not a real pass; ``waiver`` says what (if anything) covers it."""
+
+    kind: str
+    cell: str
+    check: str
+    reason: str
+    waiver: Waiver | None = None
+    waiver_expired: bool = False
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class StaleWaiver:
+    waiver: Waiver
+    why: str
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class SignOff:
+    """The verdict and everything behind it."""
+
+    verdict: str
+    headline: str
+    policy: Policy
+    blockers: tuple[Finding, ...]
+    waived: tuple[Finding, ...]
+    stale: tuple[StaleWaiver, ...]
+    required: int
+    satisfied: int
+    not_applicable: int
+    today: dt.date
+
+    @property
+    def go(self) -> bool:
+        return self.verdict == "GO"
+
+    def with_blocker(self, finding: Finding) -> SignOff:
+        """The same sign-off with one more blocker first (e.g. an invalid policy file): always NO-GO."""
+        blockers = (finding, *self.blockers)
+        return dataclasses.replace(self, verdict="NO-GO", blockers=blockers,
+                                   headline=_headline("NO-GO", blockers, self.waived, self.satisfied, self.required))
+
+
+def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, waivers: Sequence[Waiver],
+             today: dt.date) -> SignOff:
+    """Judge a run's records against ``policy`` and ``waivers`` as of ``today``."""
+    by_cell: dict[str, dict[str, ResultRecord]] = {}
+    for r in records:
+        by_cell.setdefault(r.cell, {})[r.check] = r
+    problems, satisfied, na = _judge(by_cell, policy.rules)
+    blockers: list[Finding] = []
+    waived: list[Finding] = []
+    used: set[int] = set()
+    for f in problems:
+        valid = next((w for w in waivers if w.matches(f.cell, f.check) and not w.expired(today)), None)
+        expired = next((w for w in waivers if w.matches(f.cell, f.check) and w.expired(today)), None)
+        if valid is not None:
+            used.add(id(valid))
+            waived.append(dataclasses.replace(f, waiver=valid))
+        elif expired is not None:
+            used.add(id(expired))
+            blockers.append(dataclasses.replace(f, waiver=expired, waiver_expired=True))
+        else:
+            blockers.append(f)
+    if policy.require_complete and run_status in ("interrupted", "running"):
+        blockers.insert(0, Finding("incomplete", "", "", f"the run is {run_status}: not every cell ran to the end"))
+    required = satisfied + len(problems)
+    if satisfied == 0 and not problems:
+        blockers.insert(0, Finding("nothing-ran", "", "", "no required result ran: every cell was skipped, N/A or absent"))
+    stale = tuple(StaleWaiver(w, _stale_why(w, by_cell)) for w in waivers if id(w) not in used)
+    verdict = "NO-GO" if blockers else "GO"
+    return SignOff(verdict, _headline(verdict, blockers, waived, satisfied, required), policy, tuple(blockers),
+                   tuple(waived), stale, required, satisfied, na, today)
+
+
+def _judge(by_cell: Mapping[str, Mapping[str, ResultRecord]],
+           rules: Sequence[RequiredRule]) -> tuple[list[Finding], int, int]:
+    """Problems (unwaived as yet), the count of satisfied items and of N/A items."""
+    seen: dict[tuple[str, str], bool] = {}  # (cell, check) → allow_skipped of any rule requiring it
+    problems: list[Finding] = []
+    for rule in rules:
+        matched = [c for c in by_cell if rule.matches(c)]
+        for literal in rule.literal_cells():
+            if literal not in by_cell:
+                problems.append(Finding("missing", literal, ",".join(rule.checks), f"required cell {literal} is not in this run"))
+        globs = [p for p in rule.cells if p not in rule.literal_cells()]
+        for pattern in globs:
+            if not any(_fn(c, pattern) for c in by_cell):
+                problems.append(Finding("missing", pattern, ",".join(rule.checks),
+                                        f"no cell of this run matches the required pattern {pattern!r}"))
+        for cell in matched:
+            for check in rule.checks_for(tuple(by_cell[cell])):
+                key = (cell, check)
+                seen[key] = seen.get(key, False) or rule.allow_skipped
+    satisfied = na = 0
+    for (cell, check), allow_skipped in seen.items():
+        rec = by_cell[cell].get(check)
+        if rec is None:
+            problems.append(Finding("missing", cell, check, f"no {check} result was recorded for {cell}"))
+        elif rec.status == "na":
+            na += 1
+        elif rec.simulated:
+            problems.append(Finding("missing", cell, check, f"simulated result ({rec.status}): simulated devices "
+                                                            "never count towards sign-off"))
+        elif rec.status == "pass":
+            satisfied += 1
+        elif rec.status == "skipped":
+            if allow_skipped:
+                continue
+            problems.append(Finding("missing", cell, check, f"skipped: {rec.reason}"))
+        else:
+            problems.append(Finding(rec.status, cell, check, rec.reason))
+    return problems, satisfied, na
+
+
+def _fn(name: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _stale_why(w: Waiver, by_cell: Mapping[str, Mapping[str, ResultRecord]]) -> str:
+    hits = [r for cell, checks in by_cell.items() if any(_fn(cell, p) for p in w.cells)
+            for name, r in checks.items() if _fn(name, w.check)]
+    if not hits:
+        return "matches no result of this run (renamed or removed cell or check?): delete it"
+    return f"matches {len(hits)} result(s), none of them a required failure: the problem looks fixed, delete it"
+
+
+def _headline(verdict: str, blockers: Sequence[Finding], waived: Sequence[Finding], satisfied: int, required: int) -> str:
+    if verdict == "GO":
+        extra = f"; {len(waived)} waived" if waived else ""
+        return f"{satisfied} of {required} required result(s) passed{extra}"
+    kinds: dict[str, int] = {}
+    for b in blockers:
+        label = "expired waiver" if b.waiver_expired else b.kind
+        kinds[label] = kinds.get(label, 0) + 1
+    return f"{len(blockers)} blocker(s): " + ", ".join(f"{n} {k}" for k, n in kinds.items())
