@@ -27,7 +27,15 @@ try:
             raise RuntimeError("torch is a ROCm build; use device rocm")
     out["count"] = int(mod.device_count()) if mod.is_available() else 0
     out["names"] = [mod.get_device_name(i) for i in range(out["count"])]
-    out["torch"] = torch.__version__
+    out["memory_gb"] = [round(mod.get_device_properties(i).total_memory / 2**30, 1) for i in range(out["count"])]
+    versions = {"torch": torch.__version__, "cuda": torch.version.cuda, "hip": getattr(torch.version, "hip", None)}
+    if dev == "npu":
+        versions["torch_npu"] = getattr(torch_npu, "__version__", None)
+        import glob, os
+        for cfg in glob.glob(os.path.join(os.environ.get("ASCEND_HOME_PATH", "/usr/local/Ascend/ascend-toolkit/latest"), "*version*.cfg")):
+            versions["cann"] = open(cfg).read().strip().splitlines()[0][:200]
+            break
+    out["versions"] = versions
 except Exception as exc:
     out["error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
@@ -51,6 +59,17 @@ class DeviceInventory:
     names: tuple[str, ...] = ()
     how: str = ""
     error: str | None = None
+    simulated: bool = False
+    memory_gb: tuple[float, ...] = ()
+    versions: dict[str, object] = dataclasses.field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def simulate(cls, device: str, count: int) -> DeviceInventory:
+        """Devices that --simulate-devices makes the harness believe in (runtimes run on the CPU)."""
+        return cls(device, count, tuple(f"simulated {device} {i}" for i in range(count)), "--simulate-devices", None, True)
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
     @property
     def absent_reason(self) -> str | None:
@@ -59,6 +78,11 @@ class DeviceInventory:
             return None
         why = f" ({self.error})" if self.error else " (0 devices)"
         return f"no {self.device.upper()} device: looked with {self.how}{why}"
+
+
+def inventory(devices: tuple[str, ...], python_for: dict[str, str], simulate: dict[str, int]) -> dict[str, DeviceInventory]:
+    """Probe each device kind once (simulated kinds are not probed)."""
+    return {d: DeviceInventory.simulate(d, simulate[d]) if d in simulate else probe(d, python_for[d]) for d in devices}
 
 
 def probe(device: str, python: str, timeout_s: float = 120.0) -> DeviceInventory:
@@ -75,4 +99,5 @@ def probe(device: str, python: str, timeout_s: float = 120.0) -> DeviceInventory
         return DeviceInventory(device, 0, (), how, f"probe failed: {type(exc).__name__}: {exc}")
     if not data:
         return DeviceInventory(device, 0, (), how, f"probe printed nothing; stderr: {done.stderr.strip()[-300:]}")
-    return DeviceInventory(device, int(data.get("count") or 0), tuple(data.get("names") or ()), how, data.get("error"))
+    return DeviceInventory(device, int(data.get("count") or 0), tuple(data.get("names") or ()), how, data.get("error"),
+                           memory_gb=tuple(data.get("memory_gb") or ()), versions=dict(data.get("versions") or {}))

@@ -73,7 +73,7 @@ class ServerProcess:
             log.flush()
             self.proc = subprocess.Popen(
                 list(self.spec.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(self.spec.env), cwd=self.spec.cwd, start_new_session=True,
+                env=dict(self.spec.env), cwd=self.spec.cwd, start_new_session=True, preexec_fn=_die_with_parent,
             )
         _LIVE[self.proc.pid] = self
         check = is_ready or self._http_ready
@@ -137,6 +137,55 @@ def stop_all() -> int:
     for s in servers:
         s.stop(grace_s=5.0)
     return len(servers)
+
+
+def reap(env_key: str, env_value: str, grace_s: float = 5.0) -> list[int]:
+    """Stop every process (and its tree) whose environment holds ``env_key=env_value``.
+
+    Runtimes are tagged with HARNESS_OUT=<run dir>; this finds any that outlived their owner
+    (an xdist worker killed on Ctrl-C, a crashed run) and ends them. Returns the pids found.
+    """
+    found = processes_with_env(env_key, env_value)
+    pids = set(found)
+    for pid in found:
+        pids |= descendants(pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _any_alive(pids):
+            time.sleep(0.1)
+        if not _any_alive(pids):
+            break
+    return found
+
+
+def processes_with_env(key: str, value: str) -> list[int]:
+    """Live (non-zombie) pids, other than this one, whose environment holds key=value."""
+    needle = f"{key}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0") and _any_alive({int(entry.name)}):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGTERM when the launching process dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def descendants(pid: int) -> set[int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, final, get_args
@@ -120,8 +121,10 @@ def parse_list(value: str | Sequence[str] | None, option: str) -> tuple[str, ...
 
 
 def _check_known(what: str, values: Iterable[object], known: Iterable[object], option: str) -> None:
+    """Values must be known; a known entry with ``*`` is a pattern (``cpu_offload_gb:*``)."""
     known_list = list(known)
-    unknown = [v for v in values if v not in known_list]
+    unknown = [v for v in values if v not in known_list
+               and not any("*" in str(k) and fnmatch.fnmatchcase(str(v), str(k)) for k in known_list)]
     if unknown:
         raise ConfigError(
             f"unknown {what} {', '.join(map(repr, unknown))} in {option}; "

@@ -53,7 +53,12 @@ def build_plan(options: HarnessOptions) -> Plan:
 
         WORKAROUNDS.get(w)
 
-    def na_reason(cell: Cell) -> str | None:
-        return RUNTIMES.get(cell.runtime).na_reason(cell, cards[cell.model])
+    matrix = options.matrix
 
-    return Plan(tuple(expand(spec, na_reason)), cards, tuple(CHECKS.names()))
+    def na_reason(cell: Cell) -> str | None:
+        from_file = matrix.na_reason(cell) if matrix else None
+        simulated = cell.device in options.simulate
+        return from_file or RUNTIMES.get(cell.runtime).na_reason(cell, cards[cell.model], simulated=simulated)
+
+    cells = [p for p in expand(spec, na_reason) if not (matrix and matrix.excluded(p.cell))]
+    return Plan(tuple(cells), cards, tuple(CHECKS.names()))

@@ -2,6 +2,7 @@
 
 Matrix tests are the ones that request the ``harness_runtime`` fixture (see suites/). Each cell
 is one session-scoped parameter, so its runtime boots once and serves every check of the cell.
+Under xdist, harness.scheduling.CellScheduling sends all of a cell's checks to one worker.
 """
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ from typing import Any
 import pytest
 
 from harness import cellrun, lifecycle
-from harness.devices import DeviceInventory, probe
+from harness.devices import DeviceInventory, inventory
 from harness.errors import ConfigError
 from harness.matrix import Cell
 from harness.options import HarnessOptions, add_options
 from harness.plan import Plan, build_plan
+from harness.progress import CellProgress
 from harness.recorder import NA_KEY, RECORD_PROPERTY, RUNTIME_INFO_KEY, ResultRecorder, record_data
+from harness.shard import assign, durations_from_results
 
 OPTIONS_KEY = pytest.StashKey[HarnessOptions]()
 PLAN_KEY = pytest.StashKey[Plan]()
 DEVICES_KEY = pytest.StashKey[dict[str, DeviceInventory]]()
+DURATIONS_KEY = pytest.StashKey[dict[str, float]]()
+PROGRESS_KEY = pytest.StashKey[CellProgress]()
 REPORT_PATH_KEY = pytest.StashKey[Path]()
 RECORDER_NAME = "harness-recorder"
 MARKERS = {
@@ -43,17 +48,74 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[PLAN_KEY] = build_plan(options)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if not hasattr(config, "workerinput"):  # the process that receives every report writes results
-        config.pluginmanager.register(ResultRecorder(options.out_dir, sys.argv), RECORDER_NAME)
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # an xdist worker: the controller probed devices and read durations once
+        config.stash[DEVICES_KEY] = {k: DeviceInventory(**_tuples(v)) for k, v in worker["harness_devices"].items()}
+        config.stash[DURATIONS_KEY] = worker["harness_durations"]
+        return
+    if options.shard:
+        config.stash[DURATIONS_KEY] = durations_from_results(options.shard_durations or options.out_dir / "results.jsonl")
+    config.pluginmanager.register(ResultRecorder(options.out_dir, sys.argv), RECORDER_NAME)
+    if options.progress:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        progress = config.stash[PROGRESS_KEY] = CellProgress(_line_writer(tr))
+        config.pluginmanager.register(progress, "harness-progress")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Backstop: stop what this process started; the controller also reaps its run's strays."""
     lifecycle.stop_all()
+    recorder = config.pluginmanager.get_plugin(RECORDER_NAME)
+    if recorder is not None and recorder.started_writing:
+        lifecycle.reap("HARNESS_OUT", str(recorder.out_dir))
 
 
 def plan_of(config: pytest.Config) -> Plan:
     """The run's matrix (validated when pytest configured)."""
     return config.stash[PLAN_KEY]
+
+
+def devices_of(config: pytest.Config) -> dict[str, DeviceInventory]:
+    """Every device kind of the matrix, probed once per run (in the runtime's Python)."""
+    if DEVICES_KEY not in config.stash:
+        options, plan = config.stash[OPTIONS_KEY], plan_of(config)
+        kinds = tuple(dict.fromkeys(p.cell.device for p in plan.cells))
+        python = {p.cell.device: options.python_for(p.cell.runtime) for p in reversed(plan.cells)}
+        config.stash[DEVICES_KEY] = inventory(kinds, python, dict(options.simulate))
+    return config.stash[DEVICES_KEY]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand each worker the device inventory and shard durations."""
+    node.workerinput["harness_devices"] = {k: v.as_dict() for k, v in devices_of(node.config).items()}
+    node.workerinput["harness_durations"] = node.config.stash.get(DURATIONS_KEY, {})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Plain ``-n N`` distributes whole cells, so each cell boots on one worker, once."""
+    plan = plan_of(config)
+    if config.getoption("dist") not in ("load", "loadgroup") or not plan.cells:
+        return None
+    from harness.scheduling import CellScheduling
+
+    return CellScheduling(config, log, cells=[p.cell.id for p in plan.cells], checks=plan.checks)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """--require-devices: a run that would skip every cell of a required device fails up front."""
+    options = session.config.stash[OPTIONS_KEY]
+    if not options.require_devices or hasattr(session.config, "workerinput"):
+        return
+    found = devices_of(session.config)
+    for kind in options.require_devices:
+        inv = found.get(kind)
+        if inv is None or inv.count == 0 or inv.simulated:
+            how = "it was simulated (--simulate-devices), which never satisfies a requirement" if inv and inv.simulated else (
+                inv.absent_reason if inv else f"the matrix has no {kind} cells (add it with --devices)")
+            raise pytest.UsageError(f"--require-devices {kind}: no {kind.upper()} device available: {how}. "
+                                    "A run that requires this device must not pass by skipping its cells.")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -77,7 +139,10 @@ def _marks(cell: Cell, plan: Plan) -> list[pytest.MarkDecorator]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """After -m/-k deselection: mark N/A and unrunnable cells skipped, saying why."""
+    """After -m/-k deselection: keep this shard's cells, then mark N/A and unrunnable ones skipped."""
+    options = config.stash[OPTIONS_KEY]
+    if options.shard:
+        _keep_shard(config, items, options.shard)
     for item in items:
         cell = _cell_of(item)
         if cell is None:
@@ -90,6 +155,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=skip))
 
 
+def _keep_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> None:
+    cells = [p.cell.id for p in plan_of(config).cells]
+    owner = assign(cells, config.stash.get(DURATIONS_KEY, {}), shard[1])
+    keep, drop = [], []
+    for item in items:
+        cell = _cell_of(item)
+        (drop if cell is not None and owner[cell.id] != shard[0] else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def _why_not(config: pytest.Config, cell: Cell, check: str | None) -> tuple[str | None, str | None]:
     plan = plan_of(config)
     planned = next(p for p in plan.cells if p.cell == cell)
@@ -97,21 +174,16 @@ def _why_not(config: pytest.Config, cell: Cell, check: str | None) -> tuple[str 
         return planned.na_reason, None
     if check is not None:
         from harness.checks import CHECKS
+        from harness.runtimes import RUNTIMES
 
-        na = CHECKS.get(check).na_reason(cell, plan.card(cell))
+        card = plan.card(cell)
+        na = CHECKS.get(check).na_reason(cell, card) or RUNTIMES.get(cell.runtime).check_na_reason(check, cell, card)
         if na:
             return na, None
     unavailable = plan.card(cell).unavailable_reason()
     if unavailable:
         return None, unavailable
-    return None, _device(config, cell).absent_reason
-
-
-def _device(config: pytest.Config, cell: Cell) -> DeviceInventory:
-    found = config.stash.setdefault(DEVICES_KEY, {})
-    if cell.device not in found:
-        found[cell.device] = probe(cell.device, config.stash[OPTIONS_KEY].python_for(cell.runtime))
-    return found[cell.device]
+    return None, devices_of(config)[cell.device].absent_reason
 
 
 def _cell_of(item: pytest.Item) -> Cell | None:
@@ -119,16 +191,45 @@ def _cell_of(item: pytest.Item) -> Cell | None:
     return cell if isinstance(cell, Cell) else None
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Single process: the matrix is known, so begin the run directory before any cell boots."""
+    if not hasattr(session.config, "workerinput"):
+        _begin(session.config, [c.id for c in map(_cell_of, session.items) if c is not None])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist controller: workers collected (none has run a test yet), so begin the run directory."""
+    config = node.config
+    by_param = {f"{p.cell.id}-{c}": p.cell.id for p in plan_of(config).cells for c in plan_of(config).checks}
+    cells = [by_param.get(i.partition("[")[2].rpartition("]")[0]) for i in ids]
+    _begin(config, [c for c in cells if c is not None])
+
+
+def _begin(config: pytest.Config, cells: list[str]) -> None:
+    recorder = config.pluginmanager.get_plugin(RECORDER_NAME)
+    if not cells or recorder is None or recorder.started_writing:
+        return
+    stale = lifecycle.reap("HARNESS_OUT", str(recorder.out_dir))  # left by a killed earlier run into this dir
+    if stale:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        msg = f"harness: stopped {len(stale)} runtime process(es) left by an earlier run in {recorder.out_dir}"
+        tr.write_line(msg, yellow=True) if tr else print(msg)
+    recorder.begin()
+    if PROGRESS_KEY in config.stash:
+        config.stash[PROGRESS_KEY].expect(cells)
+
+
 @pytest.fixture(scope="session")
 def harness_runtime(request: pytest.FixtureRequest) -> Any:
     """The cell's booted runtime; torn down when the session moves to the next cell."""
     cell: Cell = request.param
-    plan = plan_of(request.config)
-    rt = cellrun.boot(cell, plan.card(cell), request.config.stash[OPTIONS_KEY])
-    try:
+    config = request.config
+    if PROGRESS_KEY in config.stash:
+        config.stash[PROGRESS_KEY].booting(cell.id)
+    inv = devices_of(config).get(cell.device)
+    with cellrun.cell_runtime(cell, plan_of(config).card(cell), config.stash[OPTIONS_KEY], inv) as rt:
         yield rt
-    finally:
-        cellrun.shutdown(rt)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -137,7 +238,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rt = item.funcargs.get("harness_runtime") if hasattr(item, "funcargs") else None
     if isinstance(rt, cellrun.RunningRuntime):
         item.stash[RUNTIME_INFO_KEY] = {"boot_s": rt.boot_s, "command": rt.command, "fingerprint": rt.fingerprint,
-                                        "log_path": str(rt.log_path), "workarounds": list(rt.workarounds)}
+                                        "log_path": str(rt.log_path), "workarounds": list(rt.workarounds),
+                                        "simulated": rt.simulated}
     data = record_data(item, call, report)
     if data is not None:
         if data["status"] in ("fail", "error") and not data.get("log_tail") and data.get("log_path"):
@@ -154,12 +256,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     recorder = session.config.pluginmanager.get_plugin(RECORDER_NAME)
     if recorder is None or not recorder.started_writing:
         return
-    devices = {k: v.__dict__ for k, v in session.config.stash.get(DEVICES_KEY, {}).items()}
-    recorder.finish(exitstatus, devices)
-    from reports.builder import build_report
+    found = session.config.stash.get(DEVICES_KEY, {})
+    recorder.finish(exitstatus, {k: v.as_dict() for k, v in found.items()})
+    try:
+        from reports.builder import build_report
 
-    path = build_report(recorder.out_dir)
-    session.config.stash[REPORT_PATH_KEY] = path
+        session.config.stash[REPORT_PATH_KEY] = build_report(recorder.out_dir)
+    except Exception as exc:  # the results are safe on disk; say how to render them later
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        msg = (f"harness: rendering the report failed ({type(exc).__name__}: {exc}); results are intact in "
+               f"{recorder.out_dir / 'results.jsonl'}; retry with `harness report {recorder.out_dir}`")
+        tr.write_line(msg, red=True) if tr else print(msg, file=sys.stderr)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -168,3 +275,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", "harness report")
         terminalreporter.write_line(f"results: {path.parent / 'results.jsonl'}")
         terminalreporter.write_line(f"report:  {path}")
+
+
+def _line_writer(tr: Any) -> Any:
+    """A writer that starts on a fresh line even after pytest's progress dots."""
+    if tr is None:
+        return print
+
+    def write(line: str) -> None:
+        if getattr(tr._tw, "width_of_current_line", 0):
+            tr._tw.line()
+        tr.write_line(line)
+
+    return write
+
+
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    """DeviceInventory fields that travel as lists through xdist come back as tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}

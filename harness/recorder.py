@@ -16,7 +16,7 @@ from harness import __version__
 from harness.checks import CheckResult
 from harness.errors import RuntimeRequestError, RuntimeStartError
 from harness.matrix import Cell
-from harness.results import ResultRecord, ResultWriter, write_json_atomic
+from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, write_json_atomic
 
 RECORD_PROPERTY = "harness_record"
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -83,18 +83,18 @@ class ResultRecorder:
         self.count = 0
         self.started_writing = False
 
-    def start(self) -> None:
+    def begin(self) -> None:
         """Begin a fresh run directory; a previous run there moves to ``../history/<run_id>/``."""
         archive_previous(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._manifest("running")
+        self.started_writing = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
             if key == RECORD_PROPERTY:
                 if not self.started_writing:
-                    self.start()
-                    self.started_writing = True
+                    self.begin()
                 self.writer.write(ResultRecord.from_mapping({**value, "run_id": self.run_id}))
                 self.count += 1
 
@@ -104,7 +104,7 @@ class ResultRecorder:
 
     def _manifest(self, status: str, **extra: Any) -> None:
         write_json_atomic(self.out_dir / "manifest.json", {
-            "schema": 1, "run_id": self.run_id, "status": status, "started": self.started,
+            "schema": MANIFEST_SCHEMA, "run_id": self.run_id, "status": status, "started": self.started,
             "harness": __version__, "python": sys.version.split()[0], "host": platform.node(),
             "platform": platform.platform(), "argv": self.argv, "versions": _versions(), **extra,
         })
@@ -112,7 +112,7 @@ class ResultRecorder:
 
 def archive_previous(out_dir: Path) -> Path | None:
     """Move an earlier run's files out of ``out_dir`` so runs are never mixed; returns where."""
-    names = ("results.jsonl", "manifest.json", "index.html", "logs")
+    names = ("results.jsonl", "manifest.json", "index.html", "summary.md", "junit.xml", "logs", "events.jsonl")
     if not any((out_dir / n).exists() for n in names):
         return None
     try:

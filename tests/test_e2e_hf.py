@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.htmlgrid import parse_report
-from tests.procscan import processes_with_env
+from harness.lifecycle import processes_with_env
 
 pytestmark = pytest.mark.e2e
 TINY = ("tiny-llama", "tiny-qwen2-moe", "tiny-glm4-moe-lite")
@@ -62,7 +62,7 @@ def test_report_holds_the_expected_cells_and_the_run_prints_its_path(tiny_run):
     done, out = tiny_run
     assert done.stdout.strip().splitlines()[-1] == f"Report: {out / 'index.html'}"
     page = parse_report((out / "index.html").read_text())
-    assert page.verdict.startswith("PASS")
+    assert page.verdict.split()[0] == "GO"
     for model in TINY:
         assert page.rows[f"hf-cpu-{model}-none"] == "pass"
         assert page.rows[f"hf-cpu-{model}-disk"] == "pass"
@@ -90,5 +90,5 @@ def test_a_runtime_that_crashes_on_boot_is_a_red_cell_and_the_next_cell_still_ru
         assert "Traceback" in bad["log_tail"]
         assert recs[("hf-cpu-tiny-llama-none", check)]["status"] == "pass"
     page = parse_report((out / "index.html").read_text())
-    assert page.rows["hf-cpu-llama-3.1-8b-instruct-none"] == "error" and page.verdict.startswith("FAIL")
+    assert page.rows["hf-cpu-llama-3.1-8b-instruct-none"] == "error" and page.verdict.split()[0] == "NO-GO"
     assert processes_with_env("HARNESS_OUT", str(out)) == []

@@ -1,6 +1,8 @@
 """Matrix test ids read like the matrix, one per (cell, check)."""
 from __future__ import annotations
 
+from harness.checks import CHECKS
+
 
 def test_ids_are_runtime_device_model_offload_check(matrix_suite):
     result = matrix_suite.runpytest("--collect-only", "-q", "--devices", "cpu", "--models", "tiny-llama,tiny-qwen2-moe",
@@ -8,7 +10,7 @@ def test_ids_are_runtime_device_model_offload_check(matrix_suite):
     ids = [line for line in result.outlines if "::" in line]
     assert ids == [
         f"test_matrix.py::test_check[hf-cpu-{m}-{o}-{c}]"
-        for m in ("tiny-llama", "tiny-qwen2-moe") for o in ("none", "disk") for c in ("accuracy", "weight_parity")
+        for m in ("tiny-llama", "tiny-qwen2-moe") for o in ("none", "disk") for c in CHECKS.names()
     ]
 
 
@@ -18,7 +20,7 @@ def test_dtype_and_tp_show_in_ids_only_when_not_default(matrix_suite):
     ids = {line.split("[")[1].rstrip("]") for line in result.outlines if "::" in line}
     assert "hf-cpu-tiny-llama-none-accuracy" in ids
     assert "hf-cpu-tiny-llama-none-bf16-tp2-accuracy" in ids
-    assert len(ids) == 8
+    assert len(ids) == 4 * len(CHECKS.names())
 
 
 def test_unknown_names_are_usage_errors_listing_known_ones(matrix_suite):

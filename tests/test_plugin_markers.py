@@ -1,6 +1,8 @@
 """Device, offload and moe markers are applied per cell, so -m selects exactly those cells."""
 from __future__ import annotations
 
+from harness.checks import CHECKS
+
 
 def collected(result) -> list[str]:
     return [line.split("[")[1].rstrip("]") for line in result.outlines if "::" in line]
@@ -11,7 +13,7 @@ def test_dash_m_npu_selects_exactly_the_npu_cells(matrix_suite):
                                     "--models", "tiny-llama")
     ids = collected(result)
     assert ids and all(i.startswith("hf-npu-") for i in ids)
-    assert len(ids) == 3 * 2  # three offload modes x two checks
+    assert len(ids) == 3 * len(CHECKS.names())  # three offload modes x every check
 
 
 def test_offload_and_moe_markers(matrix_suite):

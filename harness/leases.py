@@ -1,0 +1,145 @@
+"""Device and port leases through file locks: one runtime per card, released even on a crash.
+
+Each card is a lock file ``<dir>/<device>/<index>.lock`` held with ``flock`` for the life of a
+cell; the kernel drops the lock when the holder dies, so a killed run leaves no stale lease.
+Every acquire and release is appended to an events file so tests can prove no overlap.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, final
+
+from harness.errors import HarnessError
+
+DEFAULT_LEASE_DIR = Path(os.environ.get("HARNESS_LEASE_DIR", "/tmp/llm-harness-leases"))
+
+
+class LeaseTimeout(HarnessError):
+    """Not enough free cards within the wait limit."""
+
+
+@final
+@dataclasses.dataclass
+class Lease:
+    """Cards held by one cell; ``release()`` is idempotent."""
+
+    device: str
+    cards: tuple[int, ...]
+    holder: str
+    _files: list[IO[bytes]]
+    _log: Path | None
+
+    def release(self) -> None:
+        if not self._files:
+            return
+        log_event(self._log, "release", self.holder, self.device, self.cards)  # before unlocking: no false overlap
+        for fh in self._files:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+        self._files = []
+
+
+def acquire(device: str, count: int, total: int, holder: str, *, lease_dir: Path = DEFAULT_LEASE_DIR,
+            events: Path | None = None, timeout_s: float = 3600.0, poll_s: float = 0.2) -> Lease:
+    """Hold ``count`` of the ``total`` cards of ``device``, waiting until enough are free."""
+    if count > total:
+        raise LeaseTimeout(f"{holder} needs {count} {device} cards but only {total} exist; lower tp or add cards")
+    folder = lease_dir / device
+    folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        held = _try_take(folder, count, total)
+        if held is not None:
+            cards = tuple(i for i, _ in held)
+            for _, fh in held:
+                fh.seek(0)
+                fh.truncate()
+                fh.write(json.dumps({"holder": holder, "pid": os.getpid(), "since": time.time()}).encode())
+                fh.flush()
+            log_event(events, "acquire", holder, device, cards)
+            return Lease(device, cards, holder, [fh for _, fh in held], events)
+        if time.monotonic() > deadline:
+            raise LeaseTimeout(f"{holder} waited {timeout_s:.0f}s for {count} free {device} card(s) in {folder}")
+        time.sleep(poll_s)
+
+
+def _try_take(folder: Path, count: int, total: int) -> list[tuple[int, IO[bytes]]] | None:
+    held: list[tuple[int, IO[bytes]]] = []
+    for index in range(total):
+        fh = open(folder / f"{index}.lock", "a+b")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        held.append((index, fh))
+        if len(held) == count:
+            return held
+    for _, fh in held:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+    return None
+
+
+class PortLease:
+    """A free TCP port that no other harness process on this host will hand out meanwhile."""
+
+    def __init__(self, host: str = "127.0.0.1", *, lease_dir: Path = DEFAULT_LEASE_DIR, tries: int = 50) -> None:
+        folder = lease_dir / "ports"
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(tries):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((host, 0))
+                port = int(s.getsockname()[1])
+            fh = open(folder / f"{port}.lock", "a+b")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            self.port, self._fh = port, fh
+            return
+        raise HarnessError(f"could not lease a free port on {host} after {tries} tries; is {folder} shared by a stuck run?")
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+def log_event(path: Path | None, event: str, holder: str, device: str, cards: Sequence[int]) -> None:
+    """Append one lease event (a single write under flock, so lines never interleave)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"t": time.time(), "event": event, "cell": holder, "device": device,
+                       "cards": list(cards), "pid": os.getpid()}) + "\n"
+    with open(path, "ab") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(line.encode())
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def overlaps(events: list[dict]) -> list[str]:
+    """Cards held by two holders at once, from an events log (empty when leasing was sound)."""
+    holders: dict[tuple[str, int], str] = {}
+    problems = []
+    for e in sorted(events, key=lambda e: (e["t"], e["event"] == "acquire")):
+        for card in e["cards"]:
+            key = (e["device"], card)
+            if e["event"] == "acquire":
+                if key in holders:
+                    problems.append(f"{e['device']}:{card} taken by {e['cell']} while held by {holders[key]}")
+                holders[key] = e["cell"]
+            elif holders.get(key) == e["cell"]:
+                del holders[key]
+    return problems
