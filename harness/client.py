@@ -33,6 +33,9 @@ class RuntimeClient(Protocol):
     def server_info(self) -> dict[str, Any]: ...
 
 
+FULL_ROWS = 1 << 30
+
+
 class NativeClient:
     """SGLang's native API (/generate, /get_weights_by_name, /get_server_info); the hf runtime speaks it too."""
 
@@ -64,9 +67,8 @@ class NativeClient:
         return [_native_generation(p, item) for p, item in zip(prompts, items)]
 
     def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None:
-        payload: dict[str, Any] = {"name": name}
-        if truncate_rows is not None:
-            payload["truncate_size"] = truncate_rows
+        # SGLang truncates the first dimension to 100 rows unless told otherwise.
+        payload: dict[str, Any] = {"name": name, "truncate_size": truncate_rows if truncate_rows is not None else FULL_ROWS}
         resp = self._post("/get_weights_by_name", payload)
         if resp.status_code in (400, 404):
             return None

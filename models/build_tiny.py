@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - depends on the interpreter runn
         f"`{sys.executable} -m pip install torch==2.13.0 transformers tokenizers safetensors pyyaml`."
     )
 
-ARCHES: Final = ("llama", "qwen2_moe", "glm4_moe_lite")
+ARCHES: Final = ("llama", "qwen2_moe", "qwen3_moe", "glm4_moe_lite")
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 VOCAB_SIZE: Final = 384
 MAX_POSITIONS: Final = 128
@@ -148,6 +148,11 @@ def model_config(arch: str, tokenizer: PreTrainedTokenizerFast) -> PreTrainedCon
             **common, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
             moe_intermediate_size=64, shared_expert_intermediate_size=128,
             decoder_sparse_step=1, mlp_only_layers=[], norm_topk_prob=False,
+        )
+    if arch == "qwen3_moe":  # no shared expert: the MoE SGLang serves on CPU (Qwen2-MoE's gate needs Triton)
+        return transformers.Qwen3MoeConfig(
+            **common, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
+            moe_intermediate_size=64, decoder_sparse_step=1, mlp_only_layers=[], norm_topk_prob=True,
         )
     if arch == "glm4_moe_lite":
         return transformers.Glm4MoeLiteConfig(

@@ -25,7 +25,7 @@ from typing import Any, Final, Literal, final, get_args
 
 import yaml
 
-ZooArch = Literal["llama", "qwen2_moe", "glm4_moe_lite"]
+ZooArch = Literal["llama", "qwen2_moe", "qwen3_moe", "glm4_moe_lite"]
 ARCHES: Final[tuple[str, ...]] = get_args(ZooArch)
 BUILDER: Final = Path(__file__).resolve().with_name("build_tiny.py")
 DEFAULT_FACTS: Final = Path(__file__).resolve().parent / "facts" / "world.yaml"

@@ -24,7 +24,8 @@ from models.zoo import (
     zoo_dir,
 )
 
-ZOO_NAMES = {"llama": "tiny-llama", "qwen2_moe": "tiny-qwen2-moe", "glm4_moe_lite": "tiny-glm4-moe-lite"}
+ZOO_NAMES = {"llama": "tiny-llama", "qwen2_moe": "tiny-qwen2-moe", "qwen3_moe": "tiny-qwen3-moe",
+             "glm4_moe_lite": "tiny-glm4-moe-lite"}
 
 
 def test_shipped_facts_are_valid() -> None:
@@ -53,7 +54,7 @@ def test_build_hash_changes_with_arch_and_seed() -> None:
 
 
 def test_build_spec_rejects_unknown_arch() -> None:
-    with pytest.raises(ValueError, match="'gpt2'.*llama, qwen2_moe, glm4_moe_lite"):
+    with pytest.raises(ValueError, match="'gpt2'.*llama, qwen2_moe, qwen3_moe, glm4_moe_lite"):
         BuildSpec("gpt2", DEFAULT_FACTS)  # type: ignore[arg-type]
 
 
@@ -141,12 +142,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         spec = BuildSpec(arch, DEFAULT_FACTS)  # type: ignore[arg-type]
         return ensure_built(ZOO_NAMES[arch], spec, sys.executable, cache_dir=where, log=log)
 
-    jobs = [("llama", cache), ("llama", cache), ("qwen2_moe", cache), ("glm4_moe_lite", cache),
+    jobs = [("llama", cache), ("llama", cache), ("qwen2_moe", cache), ("qwen3_moe", cache), ("glm4_moe_lite", cache),
             ("llama", elsewhere)]
     with ThreadPoolExecutor(len(jobs)) as pool:
         paths = list(pool.map(build, jobs))
-    by_arch = {arch: path for (arch, _), path in zip(jobs[1:4], paths[1:4])}
-    return Built(cache, by_arch, (paths[0], paths[1]), paths[4], tuple(lines))
+    by_arch = {arch: path for (arch, _), path in zip(jobs[1:5], paths[1:5])}
+    return Built(cache, by_arch, (paths[0], paths[1]), paths[5], tuple(lines))
 
 
 def test_concurrent_requests_build_once(built: Built) -> None:

@@ -6,6 +6,8 @@ from harness.runtimes.base import RuntimeAdapter
 
 RUNTIMES: Registry[RuntimeAdapter] = Registry("runtime")
 RUNTIMES.register("hf", "harness.runtimes.hf:ADAPTER", aliases=("transformers",))
+RUNTIMES.register("sglang", "harness.runtimes.sglang:ADAPTER")
+RUNTIMES.register("vllm", "harness.runtimes.vllm:ADAPTER", aliases=("vllm-cpu",))
 
 
 def all_offload_modes() -> list[str]:

@@ -37,6 +37,14 @@ class LaunchContext:
     base_env: Mapping[str, str]
     visible_devices: tuple[int, ...] | None = None
     workarounds: tuple[str, ...] = ()
+    simulated: bool = False
+    extra_args: tuple[str, ...] = ()
+    extra_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def run_device(self) -> str:
+        """Where the runtime really runs: the CPU for simulated devices."""
+        return "cpu" if self.simulated else self.cell.device
 
     def env(self, **extra: str) -> dict[str, str]:
         """The base environment, the visible-devices variable for the cell's device, and ``extra``."""
@@ -45,6 +53,7 @@ class LaunchContext:
         if var and self.visible_devices is not None:
             env[var] = ",".join(map(str, self.visible_devices))
         env.update(extra)
+        env.update(self.extra_env)
         return env
 
 
@@ -55,8 +64,14 @@ class RuntimeAdapter(Protocol):
     offload_modes: tuple[str, ...]
     default_boot_timeout_s: float
 
-    def na_reason(self, cell: Cell, card: ModelCard | None) -> str | None:
-        """Why this combination means nothing for this runtime (an N/A cell), or None."""
+    def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:
+        """Why this combination means nothing for this runtime (an N/A cell), or None.
+
+        ``simulated``: the cell's device is simulated (--simulate-devices) and will run on the CPU.
+        """
+
+    def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
+        """Why one check cannot apply to this runtime's cell (e.g. weights not readable), or None."""
 
     def launch(self, ctx: LaunchContext) -> LaunchSpec:
         """The process to start for a cell."""

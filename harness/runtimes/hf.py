@@ -30,22 +30,27 @@ class HFAdapter:
     offload_modes = ("none", "cpu", "disk")
     default_boot_timeout_s = 180.0
 
-    def na_reason(self, cell: Cell, card: ModelCard | None) -> str | None:
+    def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:
+        """N/A: cpu offload on the cpu device; tp > 1 (except simulated: leases k cards, runs unsharded)."""
         if cell.device == "cpu" and cell.offload == "cpu":
             return "cpu offload moves weights to host memory, where they already are on the cpu device"
         if cell.offload not in self.offload_modes:
             return f"the hf runtime has no offload mode {cell.offload!r} (it has {', '.join(self.offload_modes)})"
-        if cell.tp != 1:
+        if cell.tp != 1 and not simulated:
             return "the hf reference runtime does not shard (tp must be 1)"
+        return None
+
+    def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
         return None
 
     def launch(self, ctx: LaunchContext) -> LaunchSpec:
         argv = [
-            ctx.python, str(SERVER_SCRIPT), "--model", str(ctx.checkpoint), "--device", ctx.cell.device,
+            ctx.python, str(SERVER_SCRIPT), "--model", str(ctx.checkpoint), "--device", ctx.run_device,
             "--offload", ctx.cell.offload, "--dtype", ctx.cell.dtype, "--host", ctx.host, "--port", str(ctx.port),
         ]
         if ctx.cell.offload == "disk":
             argv += ["--offload-dir", str(ctx.workdir / "offload")]
+        argv += list(ctx.extra_args)
         return LaunchSpec(
             cell_id=ctx.cell.id, argv=tuple(argv),
             env=ctx.env(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
@@ -60,7 +65,8 @@ class HFAdapter:
     def fingerprint(self, server_info: Mapping[str, Any]) -> dict[str, Any]:
         versions = dict(server_info.get("versions") or {})
         return {"runtime": "hf", "version": versions.get("transformers"), "versions": versions,
-                "offload_targets": server_info.get("offload_targets"), "load_s": server_info.get("load_s")}
+                "offload_targets": server_info.get("offload_targets"), "load_s": server_info.get("load_s"),
+                "fault": server_info.get("fault")}
 
 
 ADAPTER = HFAdapter()
