@@ -148,7 +148,7 @@ def run_check(rt: RunningRuntime, check_name: str) -> CheckResult:
     try:
         return check.run(ctx)
     except RuntimeRequestError as exc:
-        died = rt.server.exit_description()
+        died = rt.server.exit_description(wait_s=3.0)  # a connection drops a moment before the exit is seen
         detail = exc.detail + (f"; the runtime process died ({died})" if died else "")
         raise RuntimeRequestError(rt.cell.id, detail, rt.log_path, tail(rt.log_path)) from exc
 

@@ -97,11 +97,15 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def exit_description(self) -> str | None:
-        """How the process ended, or None while it runs."""
-        if self.proc is None or self.proc.poll() is None:
+    def exit_description(self, wait_s: float = 0.0) -> str | None:
+        """How the process ended, or None while it runs (after waiting up to ``wait_s`` for it to end)."""
+        if self.proc is None:
             return None
-        return _describe_exit(self.proc.returncode)
+        try:
+            self.proc.wait(timeout=wait_s) if wait_s else self.proc.poll()
+        except subprocess.TimeoutExpired:
+            return None
+        return None if self.proc.returncode is None else _describe_exit(self.proc.returncode)
 
     def stop(self, grace_s: float = 10.0) -> None:
         """TERM the process group and every descendant, wait, then KILL what is left."""

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import platform
 import secrets
-import sys
-import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from harness.checks import CheckResult
 from harness.errors import RuntimeRequestError, RuntimeStartError
 from harness.matrix import Cell
 from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, write_json_atomic
+from reports.redact import Redactor
 
 RECORD_PROPERTY = "harness_record"
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -82,6 +84,7 @@ class ResultRecorder:
         self.started = _now()
         self.count = 0
         self.started_writing = False
+        self.redactor = Redactor.from_sources(os.environ)  # secrets never reach results or manifest
 
     def begin(self) -> None:
         """Begin a fresh run directory; a previous run there moves to ``../history/<run_id>/``."""
@@ -95,7 +98,7 @@ class ResultRecorder:
             if key == RECORD_PROPERTY:
                 if not self.started_writing:
                     self.begin()
-                self.writer.write(ResultRecord.from_mapping({**value, "run_id": self.run_id}))
+                self.writer.write(ResultRecord.from_mapping({**self.redactor.value(value), "run_id": self.run_id}))
                 self.count += 1
 
     def finish(self, exitstatus: int, devices: dict[str, Any]) -> None:
@@ -106,7 +109,7 @@ class ResultRecorder:
         write_json_atomic(self.out_dir / "manifest.json", {
             "schema": MANIFEST_SCHEMA, "run_id": self.run_id, "status": status, "started": self.started,
             "harness": __version__, "python": sys.version.split()[0], "host": platform.node(),
-            "platform": platform.platform(), "argv": self.argv, "versions": _versions(), **extra,
+            "platform": platform.platform(), "argv": self.redactor.value(self.argv), "versions": _versions(), **extra,
         })
 
 

@@ -13,3 +13,27 @@ def matrix_suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester dir holding the real matrix suite file."""
     pytester.makepyfile(test_matrix=SUITE.read_text())
     return pytester
+
+
+_FAULTS: dict[str, dict] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect fault-suite outcomes (works under xdist: reports reach the controller)."""
+    for key, value in report.user_properties:
+        if key == "fault_scenario":
+            entry = _FAULTS.setdefault(report.nodeid, {"passed": True})
+            entry.update(value)
+    if report.nodeid in _FAULTS or "test_fault_suite.py" in report.nodeid:
+        entry = _FAULTS.setdefault(report.nodeid, {"passed": True})
+        entry["passed"] = entry["passed"] and not report.failed
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _FAULTS:
+        ok = sum(e["passed"] for e in _FAULTS.values())
+        lost = sum(e.get("lost", 0) for e in _FAULTS.values())
+        procs = sum(e.get("leaked", 0) for e in _FAULTS.values())
+        held = sum(e.get("held", 0) for e in _FAULTS.values())
+        terminalreporter.write_line(f"fault suite: {ok}/{len(_FAULTS)} scenarios passed, results lost: {lost}, "
+                                    f"processes leaked: {procs}, leases leaked: {held}")

@@ -40,7 +40,8 @@ def mode() -> str | None:
 def before_serving(host: str, port: int) -> socket.socket | None:
     """Apply boot-time chaos; returns a socket that keeps the port taken, if any."""
     chosen = mode()
-    if chosen == "crash_on_boot":
+    if chosen == "crash_on_boot":  # like a real crash log: markup from model code, config echoed with secrets
+        print(f"config: hf_token={os.environ.get('HF_TOKEN', '')} note=<script>alert('log')</script>", file=sys.stderr)
         print("Traceback (most recent call last):\n  File \"model_loader.py\", line 1\n"
               "ModuleNotFoundError: No module named 'sgl_kernel'", file=sys.stderr, flush=True)
         sys.exit(3)

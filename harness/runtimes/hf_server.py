@@ -18,10 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 
-try:  # run as a script: the sibling module; imported as harness.runtimes.hf_server: the package's
-    import hf_faults
+try:  # run as a script: the sibling modules; imported as harness.runtimes.hf_server: the package's
+    import hf_chaos  # test-only failure injection, inert unless HARNESS_HF_CHAOS is set
+    import hf_faults  # test-only weight faults, inert unless HARNESS_HF_FAULT is set
 except ImportError:  # pragma: no cover - depends on how this file is loaded
-    from harness.runtimes import hf_faults
+    from harness.runtimes import hf_chaos, hf_faults
 
 FAULT_ENV = hf_faults.FAULT_ENV
 
@@ -35,7 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--offload-dir", default=None)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
-    return p.parse_args(argv)
+    p.add_argument("--max-batch", type=int, default=64, metavar="N",
+                   help="prompts of one request generated together, left-padded (1: one prompt at a time)")
+    args = p.parse_args(argv)
+    if args.max_batch < 1:
+        p.error(f"--max-batch must be >= 1, got {args.max_batch}")
+    return args
 
 
 def torch_device(device: str) -> str:
@@ -120,21 +126,38 @@ class Engine:
         single = isinstance(texts, str)
         prompts = [texts] if single else list(texts or [])
         sp = req.get("sampling_params") or {}
-        top_k = int(req.get("top_logprobs_num") or 0)
+        max_new_tokens, top_k = int(sp.get("max_new_tokens", 16)), int(req.get("top_logprobs_num") or 0)
+        size = self.args.max_batch
         with self.lock, torch.no_grad():
-            out = [self._generate(p, int(sp.get("max_new_tokens", 16)), top_k) for p in prompts]
+            out = [answer for i in range(0, len(prompts), size)
+                   for answer in self._generate(prompts[i:i + size], max_new_tokens, top_k)]
         return out[0] if single else out
 
-    def _generate(self, prompt: str, max_new_tokens: int, top_k: int) -> dict:
-        enc = self.tokenizer(prompt, return_tensors="pt").to(self.device)
+    def _generate(self, prompts: list[str], max_new_tokens: int, top_k: int) -> list[dict]:
+        """Greedy answers of a batch in one ``generate`` call: left padding, masked.
+
+        Tokens equal the one-prompt-at-a-time path; logprobs differ by float32 GEMM noise only
+        (measured on the tiny zoo: chosen tokens <= 1.2e-7, top-k alternatives <= 7.2e-6, the
+        same as running the one-prompt path with 2 threads instead of 1; docs/performance.md).
+        """
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
         res = self.model.generate(
             **enc, do_sample=False, max_new_tokens=max_new_tokens, output_logits=True,
             return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id,
         )
-        ids = res.sequences[0, enc["input_ids"].shape[1]:].tolist()
+        width = enc["input_ids"].shape[1]
+        stops = _stop_ids(self.model.generation_config.eos_token_id)
+        answers = []
+        for row in range(len(prompts)):
+            ids = _until_stop(res.sequences[row, width:].tolist(), stops)  # a finished row is padded after its stop
+            answers.append(self._answer(ids, [step[row] for step in res.logits[:len(ids)]], top_k,
+                                        int(enc["attention_mask"][row].sum())))
+        return answers
+
+    def _answer(self, ids: list[int], logits: list[torch.Tensor], top_k: int, prompt_tokens: int) -> dict:
         token_lps, top_lps = [], []
-        for step, tok in enumerate(ids):
-            lp = torch.log_softmax(res.logits[step][0].float(), dim=-1)
+        for tok, step in zip(ids, logits):
+            lp = torch.log_softmax(step.float(), dim=-1)
             token_lps.append([float(lp[tok]), tok, None])
             if top_k:
                 vals, idx = lp.topk(top_k)
@@ -143,7 +166,7 @@ class Engine:
             "text": self.tokenizer.decode(ids, skip_special_tokens=True),
             "output_ids": ids,
             "meta_info": {
-                "prompt_tokens": int(enc["input_ids"].shape[1]),
+                "prompt_tokens": prompt_tokens,
                 "completion_tokens": len(ids),
                 "output_token_logprobs": token_lps,
                 "output_top_logprobs": top_lps,
@@ -176,6 +199,18 @@ class Engine:
             "architectures": list(getattr(self.model.config, "architectures", None) or []),
             "fault": self.faults.label, "fault_changes": list(self.faults.applied),
         }
+
+
+def _stop_ids(eos: int | list[int] | None) -> frozenset[int]:
+    return frozenset([eos] if isinstance(eos, int) else (eos or ()))
+
+
+def _until_stop(ids: list[int], stops: frozenset[int]) -> list[int]:
+    """Generated ids up to and including the first stop token: ``[5, 2, 0, 0]`` -> ``[5, 2]`` (eos 2)."""
+    for i, tok in enumerate(ids):
+        if tok in stops:
+            return ids[:i + 1]
+    return ids
 
 
 def read_live_tensor(model: torch.nn.Module, name: str) -> torch.Tensor | None:
@@ -228,6 +263,7 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             try:
                 req = json.loads(self.rfile.read(length) or b"{}")
                 if self.path == "/generate":
+                    hf_chaos.on_generate()
                     self._send(200, engine.generate(req))
                 elif self.path == "/get_weights_by_name":
                     value = engine.weight(str(req.get("name")), req.get("truncate_size"))
@@ -248,8 +284,11 @@ def main(argv: list[str] | None = None) -> None:
     visible = {k: v for k, v in os.environ.items() if k.endswith("_VISIBLE_DEVICES") or k == "ZE_AFFINITY_MASK"}
     print(f"[hf_server] device={args.device} offload={args.offload} dtype={args.dtype} visible={visible}", file=sys.stderr, flush=True)
     torch.manual_seed(0)
+    thief = hf_chaos.before_serving(args.host, args.port)
     engine = Engine(args)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(engine))
+    if thief is not None:
+        thief.close()
     print(f"[hf_server] ready on http://{args.host}:{args.port} (load {engine.load_s:.1f}s)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
