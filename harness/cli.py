@@ -1,4 +1,4 @@
-"""The `harness` command: run the matrix, render a report, merge shard runs, list workarounds."""
+"""The `harness` command: run the matrix, render a report, merge shard runs, list workarounds, check portability."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     mg.set_defaults(func=_merge)
     wk = sub.add_parser("workarounds", help="list the named workarounds and what each changes")
     wk.set_defaults(func=_workarounds)
+    pt = sub.add_parser("portability", add_help=False, help="statically check a runtime for accelerator-only imports "
+                        "and names; exit 1 on findings not in the baseline (see `harness portability --help`)")
+    pt.set_defaults(func=_portability, passthrough=True)
     return p
 
 
@@ -72,6 +75,12 @@ def _merge(args: argparse.Namespace, _: list[str]) -> int:
     from reports.commands import merge_command
 
     return merge_command(args.out, args.dirs, **_report_kwargs(args))
+
+
+def _portability(args: argparse.Namespace, rest: list[str]) -> int:
+    from harness.portability.cli import main as portability_main
+
+    return portability_main(rest)
 
 
 def _workarounds(args: argparse.Namespace, _: list[str]) -> int:

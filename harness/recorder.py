@@ -115,7 +115,7 @@ class ResultRecorder:
 
 def archive_previous(out_dir: Path) -> Path | None:
     """Move an earlier run's files out of ``out_dir`` so runs are never mixed; returns where."""
-    names = ("results.jsonl", "manifest.json", "index.html", "summary.md", "junit.xml", "logs", "events.jsonl")
+    names = ("results.jsonl", "manifest.json", "index.html", "summary.md", "junit.xml", "portability.json", "logs", "events.jsonl")
     if not any((out_dir / n).exists() for n in names):
         return None
     try:

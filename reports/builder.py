@@ -24,6 +24,7 @@ from reports.data import ReportData, assemble
 from reports.diff import diff_runs
 from reports.environment import build_environment
 from reports.policy import Policy
+from reports.portability import read_portability
 from reports.redact import Redactor
 from reports.signoff import Finding, evaluate
 from reports.store import (RunRef, StoredRun, find_baseline, history_runs, load_light, load_run, prune_history,
@@ -153,11 +154,16 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
         signoff = evaluate(run.records, run.manifest.status, policy, waivers, today)
         if inputs.config_error:
             signoff = signoff.with_blocker(Finding("config", "", "", f"the report's configuration is invalid: {inputs.config_error}"))
+        portability = read_portability(inputs.run_dir, run.manifest.run_id)
+        if portability is not None and portability.new:  # a new device-only import breaks a device: it blocks
+            signoff = signoff.with_blocker(Finding("portability", "", "", f"{portability.new} new portability finding(s): "
+                                                   "see the Portability section; fix them or accept them into the baseline"))
         past = scan.result()
     redactor = Redactor.from_sources(inputs.environ, run.manifest.raw, *(r.fingerprint for r in run.records))
     trends = build_trends([*past, _current_summary(run, history_dir / CACHE_DIR)])
     manifest = redactor.value(dict(run.manifest.raw))
     data = assemble(run, signoff, diff, why, trends, build_environment(run.manifest.raw, run.records, redactor), manifest)
+    data = dataclasses.replace(data, portability=portability)
     return data, redactor
 
 

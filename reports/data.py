@@ -17,6 +17,7 @@ from harness.results import ResultRecord
 from reports.diff import RunDiff
 from reports.drift import as_number
 from reports.environment import Environment, build_environment
+from reports.portability import PortabilitySection
 from reports.redact import Redactor
 from reports.signoff import Finding, SignOff
 from reports.store import StoredRun
@@ -155,6 +156,7 @@ class ReportData:
     notes: tuple[str, ...]
     workarounds: tuple[str, ...]
     generated: str
+    portability: PortabilitySection | None = None  # from portability.json, when the run has one
 
     @property
     def verdict(self) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.results import MANIFEST_SCHEMA, RECORD_SCHEMA, ResultWriter, write_json_atomic
+from reports.portability import merge_portability
 from reports.store import RunStoreError, StoredRun, load_run, matrix_key
 
 
@@ -39,6 +40,7 @@ def merge_runs(out: Path, shard_dirs: Sequence[Path]) -> Path:
             writer.write(dataclasses.replace(rec, run_id=run_id, log_path=_copy_log(rec.log_path, shard.path, out),
                                              schema=RECORD_SCHEMA))
     write_json_atomic(out / "manifest.json", merged_manifest(run_id, shards))
+    merge_portability(out, shard_dirs, run_id)
     return out
 
 

@@ -3,7 +3,8 @@
 Public entry points: ``run_portability(PortabilityOptions.create(...))`` returns the
 JSON-able result record for reports; ``analyse_tree`` runs the static rules alone;
 ``run_probe`` imports modules with accelerator packages hidden; ``cli.main`` is the
-``harness portability`` command.
+``harness portability`` command; ``runfile`` runs it as a matrix test (suites/test_portability.py)
+against the baselines shipped in ``baselines/``.
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ class RuntimeLocateError(RuntimeError):
     """The runtime's Python could not be run, or it has no such package."""
 
 
+class RuntimeNotInstalled(RuntimeLocateError):
+    """The runtime's Python runs, but its package is not importable there."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RuntimeSource:
     """Where a runtime's source lives and which version it is."""
@@ -74,7 +78,7 @@ def locate_runtime(python: str, top_package: str, distribution: str, timeout: fl
         raise RuntimeLocateError(f"runtime python {python!r} failed (exit {done.returncode}): {tail[0]}")
     info = json.loads(done.stdout.strip().splitlines()[-1])
     if not info["found"] or not info["locations"]:
-        raise RuntimeLocateError(
+        raise RuntimeNotInstalled(
             f"{top_package!r} is not importable by {python!r}; install it there, choose the "
             f"right interpreter with --runtime-python, or analyse a checkout with --source DIR"
         )
