@@ -122,11 +122,11 @@ def test_faults_rewrite_offloaded_weights_where_the_forward_pass_reads_them(offl
     kwargs = {"offload_dir": str(tmp_path)} if offload == "disk_offload" else {}
     getattr(accelerate, offload)(model, execution_device=torch.device("cpu"), **kwargs)
     assert model[1].weight.device.type == "meta"
-    before = hf_faults._locate(model, "1.weight")[0].clone()
+    before = hf_faults.locate(model, "1.weight")[0].clone()
     with torch.no_grad():
         hf_faults._modify(model, "1.weight", lambda t: t * 2)
         changed = model(x).detach()
-    assert torch.equal(hf_faults._locate(model, "1.weight")[0], before * 2)
+    assert torch.equal(hf_faults.locate(model, "1.weight")[0], before * 2)
     assert not torch.allclose(changed, clean)
 
 

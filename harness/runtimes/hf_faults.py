@@ -21,7 +21,7 @@ VOCAB_PAD = 64  # SGLang pads vocab rows to a multiple of 64 (DEFAULT_VOCAB_PADD
 
 # ---- live tensors: where the forward pass reads a parameter, offloaded or not -----------------
 
-def _locate(model: torch.nn.Module, name: str) -> tuple[torch.Tensor, Callable[[torch.Tensor], None]] | None:
+def locate(model: torch.nn.Module, name: str) -> tuple[torch.Tensor, Callable[[torch.Tensor], None]] | None:
     """The tensor the model computes with for ``name``, and a setter that replaces it there."""
     module_name, _, leaf = name.rpartition(".")
     try:
@@ -57,7 +57,7 @@ def _map_setter(wmap, key: str) -> Callable[[torch.Tensor], None]:
 
 
 def _modify(model: torch.nn.Module, name: str, change: Callable[[torch.Tensor], torch.Tensor]) -> str:
-    found = _locate(model, name)
+    found = locate(model, name)
     if found is None:
         raise SystemExit(f"{FAULT_ENV}: the model has no tensor {name!r} to corrupt")
     value, set_value = found

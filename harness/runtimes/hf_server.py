@@ -215,24 +215,8 @@ def _until_stop(ids: list[int], stops: frozenset[int]) -> list[int]:
 
 def read_live_tensor(model: torch.nn.Module, name: str) -> torch.Tensor | None:
     """The value the model really computes with, also when accelerate parked it on meta/disk."""
-    module_name, _, leaf = name.rpartition(".")
-    try:
-        module = model.get_submodule(module_name)
-    except AttributeError:
-        return None
-    t = getattr(module, leaf, None)
-    if not isinstance(t, torch.Tensor):
-        return None
-    if t.device.type != "meta":
-        return t
-    parts = module_name.split(".") if module_name else []
-    for cut in range(len(parts), -1, -1):
-        owner = model.get_submodule(".".join(parts[:cut]))
-        wmap = getattr(getattr(owner, "_hf_hook", None), "weights_map", None)
-        rel = ".".join(parts[cut:] + [leaf])
-        if wmap is not None and rel in wmap:
-            return wmap[rel]
-    return None
+    found = hf_faults.locate(model, name)
+    return None if found is None else found[0]
 
 
 def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
