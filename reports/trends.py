@@ -15,7 +15,6 @@ import math
 import multiprocessing
 import os
 import statistics
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, final
@@ -162,9 +161,8 @@ def summarize_dir(run_dir: Path, run_id: str, started: str, cache_dir: Path | No
 class HistoryScan:
     """Summaries of history runs, read in worker processes while the caller does other work.
 
-    Cached runs are read at once; uncached ones go to a small process pool (forked before the
-    caller loads anything big) when there are enough of them and forking is safe (a process with
-    one thread), otherwise they are read in ``result()``.
+    Cached runs are read at once; uncached ones go to a small pool of spawned processes when there
+    are enough of them, otherwise they are read in ``result()``.
     """
 
     def __init__(self, runs: Sequence[tuple[Path, str, str]], cache_dir: Path | None) -> None:
@@ -175,9 +173,10 @@ class HistoryScan:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._futures: dict[int, concurrent.futures.Future[RunSummary]] = {}
         workers = min(len(todo) // PARALLEL_MIN, os.cpu_count() or 1, 4)
-        if workers >= 1 and len(todo) >= PARALLEL_MIN and threading.active_count() == 1 \
-                and "fork" in multiprocessing.get_all_start_methods():
-            self._pool = concurrent.futures.ProcessPoolExecutor(max(workers, 1), mp_context=multiprocessing.get_context("fork"))
+        if workers >= 1 and len(todo) >= PARALLEL_MIN:
+            # spawn, never fork: a fork of a process with other threads (an xdist worker's execnet
+            # threads, which threading cannot see) can inherit a held lock and hang forever.
+            self._pool = concurrent.futures.ProcessPoolExecutor(max(workers, 1), mp_context=multiprocessing.get_context("spawn"))
             self._futures = {i: self._pool.submit(summarize_dir, *self._runs[i], cache_dir) for i in todo}
 
     def __enter__(self) -> HistoryScan:

@@ -107,9 +107,13 @@ def _hold_forever(lease_dir: str) -> None:
 
 
 def test_taken_port_and_stale_lease_are_recovered(scenario, tmp_path):
-    holder = mp.Process(target=_hold_forever, args=(str(scenario / ".leases"),))
+    holder = mp.get_context("spawn").Process(target=_hold_forever, args=(str(scenario / ".leases"),))
     holder.start()
-    time.sleep(1.0)
+    lock = scenario / ".leases" / "npu" / "0.lock"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (lock.exists() and lock.stat().st_size):
+        time.sleep(0.1)
+    assert lock.stat().st_size, "the holder never took its lease"
     os.kill(holder.pid, signal.SIGKILL)  # a killed run's lease file stays on disk, unlocked
     holder.join()
     state = tmp_path / "chaos-state"

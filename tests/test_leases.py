@@ -21,7 +21,7 @@ def hold(lease_dir: str, events: str, name: str, count: int, seconds: float) -> 
 
 def test_many_processes_never_share_a_card(tmp_path):
     events = tmp_path / "events.jsonl"
-    procs = [mp.Process(target=hold, args=(str(tmp_path / "l"), str(events), f"cell{i}", 1 + i % 2, 0.2)) for i in range(8)]
+    procs = [mp.get_context("spawn").Process(target=hold, args=(str(tmp_path / "l"), str(events), f"cell{i}", 1 + i % 2, 0.2)) for i in range(8)]
     for p in procs:
         p.start()
     for p in procs:
@@ -40,7 +40,7 @@ def test_overlaps_detects_a_double_booking():
 
 
 def test_a_killed_holder_leaves_no_stale_lease(tmp_path):
-    p = mp.Process(target=hold, args=(str(tmp_path), str(tmp_path / "e.jsonl"), "doomed", 4, 60))
+    p = mp.get_context("spawn").Process(target=hold, args=(str(tmp_path), str(tmp_path / "e.jsonl"), "doomed", 4, 60))
     p.start()
     deadline = time.time() + 30
     while time.time() < deadline and not (tmp_path / "e.jsonl").exists():
