@@ -182,14 +182,22 @@ def processes_with_env(key: str, value: str) -> list[int]:
     return found
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask the kernel for SIGTERM when the launching process dies."""
+def _resolve_prctl():
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_PRCTL = _resolve_prctl()  # resolved here: the child between fork and exec must not import anything
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGTERM when the launching thread dies."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def descendants(pid: int) -> set[int]:
