@@ -70,14 +70,22 @@ def acquire(device: str, count: int, total: int, holder: str, *, lease_dir: Path
         time.sleep(poll_s)
 
 
+def _try_lock(path: Path) -> IO[bytes] | None:
+    """The open lock file, exclusively locked, or None when another process holds it."""
+    fh = open(path, "a+b")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
+
+
 def _try_take(folder: Path, count: int, total: int) -> list[tuple[int, IO[bytes]]] | None:
     held: list[tuple[int, IO[bytes]]] = []
     for index in range(total):
-        fh = open(folder / f"{index}.lock", "a+b")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
+        fh = _try_lock(folder / f"{index}.lock")
+        if fh is None:
             continue
         held.append((index, fh))
         if len(held) == count:
@@ -98,14 +106,10 @@ class PortLease:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind((host, 0))
                 port = int(s.getsockname()[1])
-            fh = open(folder / f"{port}.lock", "a+b")
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.close()
-                continue
-            self.port, self._fh = port, fh
-            return
+            fh = _try_lock(folder / f"{port}.lock")
+            if fh is not None:
+                self.port, self._fh = port, fh
+                return
         raise HarnessError(f"could not lease a free port on {host} after {tries} tries; is {folder} shared by a stuck run?")
 
     def release(self) -> None:
