@@ -222,6 +222,7 @@ def read_live_tensor(model: torch.nn.Module, name: str) -> torch.Tensor | None:
 def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # small JSON replies: no 40 ms delayed-ACK stall per request
 
         def log_message(self, fmt: str, *args) -> None:  # one short line per request on stderr
             sys.stderr.write(f"[hf_server] {self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
