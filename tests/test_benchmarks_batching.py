@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,16 @@ def test_tiny_cards_ask_accuracy_in_a_single_call() -> None:
             client = CountingClient()
             ask_sets(client, card.sets, [questions(s) for s in card.sets])
             assert len(client.calls) == 1, card.name
+
+
+def test_the_one_prompt_at_a_time_matrix_is_the_default_one_with_max_batch_1() -> None:
+    from harness.matrixfile import MatrixFile
+
+    matrices = Path(__file__).resolve().parent.parent / "benchmarks" / "matrices"
+    matrix = MatrixFile.load(matrices / "one-prompt-at-a-time.yaml")
+    assert tuple(matrix.runtime_options["hf"].args) == ("--max-batch", "1")
+    axes = (matrix.axes["devices"], matrix.axes["models"], matrix.axes["offload_modes"])
+    assert axes == (("cpu",), ("tiny",), ("none", "disk"))
 
 
 def test_a_finished_row_stops_at_its_first_stop_token() -> None:
