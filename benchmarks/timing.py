@@ -3,9 +3,10 @@
     harness run ... -p benchmarks.timing      (with BENCH_TIMING_DIR set and the repo on PYTHONPATH)
 
 Every pytest process (the controller and each xdist worker) writes ``<pid>.jsonl`` into
-$BENCH_TIMING_DIR when it ends: one interval per runtime boot (``ServerProcess.start``), per
-teardown (``ServerProcess.stop``), per HTTP request (``requests.Session.send``, which every
-runtime client and the readiness poll go through) and per check call. Times are ``time.time()``
+$BENCH_TIMING_DIR when it ends: one interval per runtime boot (``ServerProcess.launch`` to the
+end of ``wait_ready``), per teardown (``ServerProcess.stop``), per HTTP request
+(``requests.Session.send``, which every runtime client and the readiness poll go through) and
+per check call. Times are ``time.time()``
 so that intervals of different processes line up. Without the env var the plugin does nothing.
 """
 from __future__ import annotations
@@ -44,6 +45,22 @@ def _patch(owner: Any, name: str, kind: str, label: Callable[..., str]) -> None:
     _RESTORE.append(lambda: setattr(owner, name, original))
 
 
+def _patch_boot(cls: Any) -> None:
+    """A boot runs from ``launch`` (maybe long before, when booted ahead) to the end of ``wait_ready``."""
+    original = cls.wait_ready
+
+    @functools.wraps(original)
+    def timed(server: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(server, *args, **kwargs)
+        finally:
+            _EVENTS.append({"kind": "boot", "label": _cell_of(server), "t0": server.launched_at or time.time(),
+                            "t1": time.time()})
+
+    cls.wait_ready = timed
+    _RESTORE.append(lambda: setattr(cls, "wait_ready", original))
+
+
 def _cell_of(server: Any, *_: Any, **__: Any) -> str:
     return str(server.spec.cell_id)
 
@@ -59,7 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from harness.lifecycle import ServerProcess
 
-    _patch(ServerProcess, "start", "boot", _cell_of)
+    _patch_boot(ServerProcess)
     _patch(ServerProcess, "stop", "stop", _cell_of)
     _patch(requests.Session, "send", "request", _url_of)
     role = "worker" if hasattr(config, "workerinput") else "controller"

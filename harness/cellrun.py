@@ -65,70 +65,162 @@ def resolve_checkpoint(card: ModelCard, python: str) -> Path:
     return path
 
 
+@dataclasses.dataclass
+class PendingBoot:
+    """A runtime launched but maybe not ready yet, with what it holds: cards, a port, a scratch dir.
+
+    Mutable on purpose: it owns live resources until ``finish`` hands them to a RunningRuntime
+    or ``abandon`` gives them back.
+    """
+
+    cell: Cell
+    card: ModelCard
+    options: HarnessOptions
+    lease: leases.Lease | None
+    simulated: bool
+    port: leases.PortLease | None = None
+    ctx: LaunchContext | None = None
+    server: ServerProcess | None = None
+    events: Path | None = None
+
+    @property
+    def visible(self) -> tuple[int, ...] | None:
+        return self.lease.cards if self.lease else None
+
+
 @contextlib.contextmanager
-def cell_runtime(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInventory | None) -> Iterator[RunningRuntime]:
-    """Lease the cell's cards, boot its runtime, yield it; always tear down and release."""
+def cell_runtime(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInventory | None,
+                 pending: PendingBoot | None = None) -> Iterator[RunningRuntime]:
+    """Lease the cell's cards, boot its runtime (or finish the boot ``pending`` began), yield it;
+    always tear down and release."""
+    if pending is None:
+        pending = launch(cell, card, options, inv)
+    try:
+        rt = finish(pending)
+    except BaseException:
+        abandon(pending)
+        raise
+    try:
+        yield rt
+    finally:
+        try:
+            shutdown(rt)
+        finally:
+            leases.log_event(pending.events, "stopped", cell.id, cell.device, pending.visible or ())
+            if pending.lease is not None:
+                pending.lease.release()
+
+
+def launch(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInventory | None,
+           wait_for_cards: bool = True) -> PendingBoot | None:
+    """Lease the cell's cards and a port and start its runtime without waiting for it.
+
+    With ``wait_for_cards=False`` a device whose cards are all taken gives None at once (used to
+    boot a cell ahead only where a card is free).
+    """
     events = options.out_dir / "events.jsonl"
     lease = None
     if inv is not None and cell.device != "cpu":
         lease_dir = options.out_dir / ".leases" if inv.simulated else (options.lease_dir or leases.DEFAULT_LEASE_DIR)
-        lease = leases.acquire(cell.device, cell.tp, inv.count, cell.id, lease_dir=lease_dir, events=events)
-    try:
-        leases.log_event(events, "boot", cell.id, cell.device, lease.cards if lease else ())
-        rt = boot(cell, card, options, visible=lease.cards if lease else None, simulated=bool(inv and inv.simulated))
         try:
-            yield rt
-        finally:
-            shutdown(rt)
-            leases.log_event(events, "stopped", cell.id, cell.device, lease.cards if lease else ())
+            lease = leases.acquire(cell.device, cell.tp, inv.count, cell.id, lease_dir=lease_dir, events=events,
+                                   timeout_s=3600.0 if wait_for_cards else 0.0)
+        except leases.LeaseTimeout:
+            if wait_for_cards:
+                raise
+            return None
+    pending = PendingBoot(cell, card, options, lease, simulated=bool(inv and inv.simulated), events=events)
+    try:
+        leases.log_event(events, "boot", cell.id, cell.device, pending.visible or ())
+        _launch_on_free_port(pending)
+    except BaseException:
+        abandon(pending)
+        raise
+    return pending
+
+
+def finish(pending: PendingBoot) -> RunningRuntime:
+    """Wait until the launched runtime answers; a port taken meanwhile is retried on another."""
+    for attempt in range(1, PORT_TRIES + 1):
+        assert pending.server is not None and pending.ctx is not None
+        try:
+            boot_s = pending.server.wait_ready()
+        except RuntimeStartError as exc:
+            _release_port(pending)
+            shutil.rmtree(pending.ctx.workdir, ignore_errors=True)
+            if attempt == PORT_TRIES or not any(s in exc.log_tail.lower() for s in _PORT_IN_USE):
+                raise
+            _launch_on_free_port(pending)
+            continue
+        _release_port(pending)
+        return _running(pending, boot_s)
+    raise AssertionError("unreachable")
+
+
+def abandon(pending: PendingBoot) -> None:
+    """Give back everything a launched (or half-launched) boot holds: process, port, dir, cards."""
+    try:
+        if pending.server is not None:
+            pending.server.stop()
+            leases.log_event(pending.events, "stopped", pending.cell.id, pending.cell.device, pending.visible or ())
     finally:
-        if lease is not None:
-            lease.release()
+        _release_port(pending)
+        if pending.ctx is not None:
+            shutil.rmtree(pending.ctx.workdir, ignore_errors=True)
+        if pending.lease is not None:
+            pending.lease.release()
 
 
 def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[int, ...] | None = None,
          simulated: bool = False) -> RunningRuntime:
-    """Start the cell's runtime and wait until it answers; a port taken meanwhile is retried."""
-    for attempt in range(1, PORT_TRIES + 1):
-        port = leases.PortLease(HOST, lease_dir=options.lease_dir or leases.DEFAULT_LEASE_DIR)
-        try:
-            return _boot_on(port.port, cell, card, options, visible, simulated)
-        except RuntimeStartError as exc:
-            if attempt == PORT_TRIES or not any(s in exc.log_tail.lower() for s in _PORT_IN_USE):
-                raise
-        finally:
-            port.release()
-    raise AssertionError("unreachable")
+    """Start the cell's runtime on ``visible`` cards (no lease taken) and wait until it answers."""
+    pending = PendingBoot(cell, card, options, None, simulated=simulated)
+    try:
+        _launch_on_free_port(pending, visible)
+        return finish(pending)
+    except BaseException:
+        abandon(pending)
+        raise
 
 
-def _boot_on(port: int, cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[int, ...] | None,
-             simulated: bool) -> RunningRuntime:
+def _launch_on_free_port(pending: PendingBoot, visible: tuple[int, ...] | None = None) -> None:
+    cell, card, options = pending.cell, pending.card, pending.options
+    pending.port = leases.PortLease(HOST, lease_dir=options.lease_dir or leases.DEFAULT_LEASE_DIR)
     adapter = RUNTIMES.get(cell.runtime)
     python = options.python_for(cell.runtime)
     checkpoint = resolve_checkpoint(card, python)
     ropts = options.runtime_options(cell.runtime)
     workdir = Path(tempfile.mkdtemp(prefix=f"harness-{cell.id}-"))
-    ctx = LaunchContext(
-        cell=cell, card=card, checkpoint=checkpoint, python=python, host=HOST, port=port, workdir=workdir,
+    pending.ctx = LaunchContext(
+        cell=cell, card=card, checkpoint=checkpoint, python=python, host=HOST, port=pending.port.port, workdir=workdir,
         log_path=options.out_dir / "logs" / f"{cell.id}.log",
         boot_timeout_s=options.boot_timeout_s or ropts.boot_timeout or adapter.default_boot_timeout_s,
         base_env={**_base_env(), "HARNESS_CELL": cell.id, "HARNESS_OUT": str(options.out_dir)},
-        visible_devices=visible, workarounds=_workarounds_for(cell.runtime, options.workarounds),
-        simulated=simulated, extra_args=ropts.args, extra_env=ropts.env,
+        visible_devices=visible if visible is not None else pending.visible,
+        workarounds=_workarounds_for(cell.runtime, options.workarounds),
+        simulated=pending.simulated, extra_args=ropts.args, extra_env=ropts.env,
     )
-    spec = adapter.launch(ctx)
-    server = ServerProcess(spec)
-    try:
-        boot_s = server.start()
-    except RuntimeStartError:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    client = adapter.client(f"http://{HOST}:{port}", cell.id)
+    pending.server = ServerProcess(adapter.launch(pending.ctx))
+    pending.server.launch()
+
+
+def _release_port(pending: PendingBoot) -> None:
+    if pending.port is not None:
+        pending.port.release()
+        pending.port = None
+
+
+def _running(pending: PendingBoot, boot_s: float) -> RunningRuntime:
+    ctx, server, cell = pending.ctx, pending.server, pending.cell
+    assert ctx is not None and server is not None
+    adapter = RUNTIMES.get(cell.runtime)
+    client = adapter.client(f"http://{HOST}:{ctx.port}", cell.id)
     return RunningRuntime(
-        cell=cell, card=card, checkpoint=checkpoint, server=server, client=client,
+        cell=cell, card=pending.card, checkpoint=ctx.checkpoint, server=server, client=client,
         weight_layout=getattr(adapter, "weight_layout", "transformers"), boot_s=round(boot_s, 3),
-        command=argv_for_display(spec.argv), fingerprint=adapter.fingerprint(client.server_info()), workdir=workdir,
-        workarounds=ctx.workarounds, simulated=simulated, cards=visible, options=options,
+        command=argv_for_display(server.spec.argv), fingerprint=adapter.fingerprint(client.server_info()),
+        workdir=ctx.workdir, workarounds=ctx.workarounds, simulated=pending.simulated, cards=ctx.visible_devices,
+        options=pending.options,
     )
 
 

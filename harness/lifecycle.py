@@ -16,6 +16,7 @@ import requests
 from harness.errors import ReadinessTimeout, RuntimeStartError
 
 LOG_TAIL_LINES = 60
+POLL_S = 0.05  # readiness poll period: one cheap GET; a longer period is dead time after every boot
 
 
 @final
@@ -59,15 +60,27 @@ class ServerProcess:
         self.spec = spec
         self.proc: subprocess.Popen[bytes] | None = None
         self.boot_s: float | None = None
+        self.launched_at: float | None = None  # time.time() of launch()
+        self._t0 = 0.0
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self, is_ready: Callable[[], bool] | None = None, poll_s: float = 0.25) -> float:
+    def start(self, is_ready: Callable[[], bool] | None = None, poll_s: float = POLL_S) -> float:
         """Launch and block until ready; returns boot seconds. Raises RuntimeStartError subclasses."""
+        self.launch()
+        return self.wait_ready(is_ready, poll_s)
+
+    def launch(self) -> None:
+        """Start the process and return at once; it boots while the caller does other work.
+
+        Call from the thread that will outlive the runtime (the main thread): the kernel sends
+        the runtime SIGTERM when the launching *thread* ends (PR_SET_PDEATHSIG).
+        """
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
+        self._t0 = time.monotonic()
+        self.launched_at = time.time()
         with self.spec.log_path.open("ab") as log:
             log.write(f"$ {' '.join(self.spec.argv)}\n".encode())
             log.flush()
@@ -76,6 +89,13 @@ class ServerProcess:
                 env=dict(self.spec.env), cwd=self.spec.cwd, start_new_session=True, preexec_fn=_die_with_parent,
             )
         _LIVE[self.proc.pid] = self
+
+    def wait_ready(self, is_ready: Callable[[], bool] | None = None, poll_s: float = POLL_S) -> float:
+        """Block until the launched process answers; returns seconds since launch."""
+        if self.proc is None:
+            raise RuntimeError("wait_ready() before launch()")
+        if self.boot_s is not None:
+            return self.boot_s
         check = is_ready or self._http_ready
         while True:
             code = self.proc.poll()
@@ -84,9 +104,9 @@ class ServerProcess:
                 raise RuntimeStartError("boot-crash", self.spec.cell_id, f"process exited with {_describe_exit(code)} during boot",
                                         self.spec.log_path, tail(self.spec.log_path))
             if check():
-                self.boot_s = time.monotonic() - t0
+                self.boot_s = time.monotonic() - self._t0
                 return self.boot_s
-            if time.monotonic() - t0 > self.spec.boot_timeout_s:
+            if time.monotonic() - self._t0 > self.spec.boot_timeout_s:
                 self.stop()
                 raise ReadinessTimeout(self.spec.cell_id,
                                        f"not ready at {self.spec.ready_url} after {self.spec.boot_timeout_s:.0f}s "

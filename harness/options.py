@@ -44,6 +44,9 @@ def add_options(parser: Any) -> None:
     group.addoption("--shard-durations", default=None, metavar="RESULTS",
                     help="results.jsonl of an earlier run, for balancing shards (default: the run directory's own)")
     group.addoption("--lease-dir", default=None, help="directory of device and port lock files (default: /tmp/llm-harness-leases)")
+    group.addoption("--boot-ahead", type=int, default=1, metavar="N",
+                    help="boot up to N next cells while the current one is checked, where a card (or the CPU) is free; "
+                         "0 boots each cell only when it is needed (default: %(default)s; ignored under xdist)")
     group.addoption("--harness-progress", action="store_true", default=False, help="print one line per cell as cells finish")
 
 
@@ -69,6 +72,7 @@ class HarnessOptions:
     shard_durations: Path | None = None
     lease_dir: Path | None = None
     progress: bool = False
+    boot_ahead: int = 1
 
     @classmethod
     def from_config(cls, config: Any) -> HarnessOptions:
@@ -78,6 +82,9 @@ class HarnessOptions:
         timeout = opt("--boot-timeout")
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"--boot-timeout must be > 0 seconds, got {timeout}")
+        ahead = opt("--boot-ahead")
+        if ahead is None or ahead < 0:
+            raise ConfigError(f"--boot-ahead takes a count >= 0 (0: no boot ahead), got {ahead}")
         from_file = {k: v.python for k, v in (matrix.runtime_options if matrix else {}).items() if v.python}
         return cls(
             out_dir=Path(opt("--harness-out") or DEFAULT_OUT).resolve(),
@@ -90,7 +97,7 @@ class HarnessOptions:
             shard=parse_shard(opt("--shard")),
             shard_durations=Path(opt("--shard-durations")) if opt("--shard-durations") else None,
             lease_dir=Path(opt("--lease-dir")) if opt("--lease-dir") else None,
-            progress=bool(opt("--harness-progress")),
+            progress=bool(opt("--harness-progress")), boot_ahead=int(ahead),
         )
 
     def python_for(self, runtime: str) -> str:

@@ -6,6 +6,7 @@ Under xdist, harness.scheduling.CellScheduling sends all of a cell's checks to o
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness import cellrun, lifecycle
+from harness.bootahead import BootAhead, next_cells, run_order
 from harness.devices import DeviceInventory, inventory
 from harness.errors import ConfigError
 from harness.matrix import Cell
@@ -27,6 +29,8 @@ PLAN_KEY = pytest.StashKey[Plan]()
 DEVICES_KEY = pytest.StashKey[dict[str, DeviceInventory]]()
 DURATIONS_KEY = pytest.StashKey[dict[str, float]]()
 PROGRESS_KEY = pytest.StashKey[CellProgress]()
+AHEAD_KEY = pytest.StashKey[BootAhead]()
+ORDER_KEY = pytest.StashKey[list[str]]()
 REPORT_PATH_KEY = pytest.StashKey[Path]()
 RECORDER_NAME = "harness-recorder"
 MARKERS = {
@@ -53,13 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[DEVICES_KEY] = {k: DeviceInventory(**_tuples(v)) for k, v in worker["harness_devices"].items()}
         config.stash[DURATIONS_KEY] = worker["harness_durations"]
         return
-    if options.shard:
-        config.stash[DURATIONS_KEY] = durations_from_results(options.shard_durations or options.out_dir / "results.jsonl")
+    # an earlier run's cell durations: shards are balanced and xdist hands out cells longest first by them
+    config.stash[DURATIONS_KEY] = durations_from_results(options.shard_durations or options.out_dir / "results.jsonl")
     config.pluginmanager.register(ResultRecorder(options.out_dir, sys.argv), RECORDER_NAME)
     if options.progress:
-        tr = config.pluginmanager.get_plugin("terminalreporter")
-        progress = config.stash[PROGRESS_KEY] = CellProgress(_line_writer(tr))
+        progress = config.stash[PROGRESS_KEY] = CellProgress(_line_writer(config))
         config.pluginmanager.register(progress, "harness-progress")
+    if options.boot_ahead:  # one process runs every cell in turn: overlap the next boot with the checks
+        announce = config.stash[PROGRESS_KEY].booting_ahead if PROGRESS_KEY in config.stash else None
+        config.stash[AHEAD_KEY] = BootAhead(options.boot_ahead, announce)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -100,7 +106,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from harness.scheduling import CellScheduling
 
-    return CellScheduling(config, log, cells=[p.cell.id for p in plan.cells], checks=plan.checks)
+    return CellScheduling(config, log, cells=[p.cell.id for p in plan.cells], checks=plan.checks,
+                          durations=config.stash.get(DURATIONS_KEY, {}))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -195,6 +202,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Single process: the matrix is known, so begin the run directory before any cell boots."""
     if not hasattr(session.config, "workerinput"):
         _begin(session.config, [c.id for c in map(_cell_of, session.items) if c is not None])
+        runnable = (_cell_of(i) for i in session.items if i.get_closest_marker("skip") is None)
+        session.config.stash[ORDER_KEY] = run_order(runnable)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -225,11 +234,24 @@ def harness_runtime(request: pytest.FixtureRequest) -> Any:
     """The cell's booted runtime; torn down when the session moves to the next cell."""
     cell: Cell = request.param
     config = request.config
-    if PROGRESS_KEY in config.stash:
+    ahead = config.stash.get(AHEAD_KEY, None)
+    pending = ahead.take(cell.id) if ahead is not None else None
+    if PROGRESS_KEY in config.stash and pending is None:
         config.stash[PROGRESS_KEY].booting(cell.id)
     inv = devices_of(config).get(cell.device)
-    with cellrun.cell_runtime(cell, plan_of(config).card(cell), config.stash[OPTIONS_KEY], inv) as rt:
+    with cellrun.cell_runtime(cell, plan_of(config).card(cell), config.stash[OPTIONS_KEY], inv, pending) as rt:
+        if ahead is not None:
+            _boot_ahead(config, ahead, cell)
         yield rt
+
+
+def _boot_ahead(config: pytest.Config, ahead: BootAhead, current: Cell) -> None:
+    """Launch the runtimes of the cells that run next, while ``current`` is being checked."""
+    plan = plan_of(config)
+    by_id = {p.cell.id: p.cell for p in plan.cells}
+    for cell_id in next_cells(config.stash.get(ORDER_KEY, []), current.id, ahead.depth):
+        cell = by_id[cell_id]
+        ahead.start(cell, plan.card(cell), config.stash[OPTIONS_KEY], devices_of(config).get(cell.device))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -252,7 +274,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After the last cell is torn down: close the manifest and render the report."""
+    """After the last cell is torn down: stop boots launched ahead for cells that never ran (-x,
+    Ctrl-C), close the manifest and render the report."""
+    ahead = session.config.stash.get(AHEAD_KEY, None)
+    if ahead is not None:
+        ahead.close()
     recorder = session.config.pluginmanager.get_plugin(RECORDER_NAME)
     if recorder is None or not recorder.started_writing:
         return
@@ -277,15 +303,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"report:  {path}")
 
 
-def _line_writer(tr: Any) -> Any:
-    """A writer that starts on a fresh line even after pytest's progress dots."""
-    if tr is None:
-        return print
+def _line_writer(config: pytest.Config) -> Any:
+    """A writer that starts on a fresh line even after pytest's progress dots, and reaches the
+    terminal from inside a fixture too (where pytest captures output). Plugins are looked up at
+    write time: the terminal reporter may be configured after this plugin."""
 
     def write(line: str) -> None:
-        if getattr(tr._tw, "width_of_current_line", 0):
-            tr._tw.line()
-        tr.write_line(line)
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        capman = config.pluginmanager.get_plugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            if tr is None:
+                print(line, flush=True)
+                return
+            if getattr(tr._tw, "width_of_current_line", 0):
+                tr._tw.line()
+            tr.write_line(line)
 
     return write
 

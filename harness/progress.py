@@ -31,6 +31,9 @@ class CellProgress:
     def booting(self, cell: str) -> None:
         self.write(f"[harness] booting  {cell}")
 
+    def booting_ahead(self, cell: str) -> None:
+        self.write(f"[harness] booting  {cell} (ahead, while the current cell is checked)")
+
     def record(self, data: Mapping[str, object]) -> None:
         cell = str(data["cell"])
         counts = self.seen.setdefault(cell, Counter())

@@ -49,6 +49,12 @@ def reference_cell(model: str) -> Cell:
     return Cell("hf", "cpu", model, "none", "float32", 1)
 
 
+# How hf_server generates (bump when its maths can move a logprob): references cached by an
+# older path are recomputed once instead of being compared with figures of another kernel order.
+# "batched": the prompts of a request left-padded into one generate call (--max-batch).
+GENERATION = "batched"
+
+
 @final
 @dataclasses.dataclass(frozen=True)
 class ReferenceRequest:
@@ -62,7 +68,7 @@ class ReferenceRequest:
         """sha256 over the checkpoint digest, the request and the harness version."""
         blob = json.dumps({"checkpoint": checkpoint_digest, "prompts": list(self.prompts),
                            "max_new_tokens": self.max_new_tokens, "top_logprobs": self.top_logprobs,
-                           "harness": __version__}, sort_keys=True)
+                           "harness": __version__, "generation": GENERATION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -41,9 +41,20 @@ def run_matrix(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     code = pytest.main(pytest_argv(args, extra))
-    index = args.out.resolve() / "index.html"
+    index = out_dir(args, extra) / "index.html"
     if index.exists():
         print(f"\nReport: {index}")
     else:
         print(f"\nNo report written (no matrix test ran; pytest exit code {int(code)}).", file=sys.stderr)
     return int(code)
+
+
+def out_dir(args: argparse.Namespace, extra: list[str]) -> Path:
+    """The run directory: --out, unless pytest's own --harness-out was passed through (it comes last, so it wins)."""
+    out = args.out
+    for i, arg in enumerate(extra):
+        if arg == "--harness-out" and i + 1 < len(extra):
+            out = Path(extra[i + 1])
+        elif arg.startswith("--harness-out="):
+            out = Path(arg.partition("=")[2])
+    return out.resolve()

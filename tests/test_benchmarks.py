@@ -183,8 +183,14 @@ def test_the_benchmark_writes_json_with_every_figure(tmp_path: Path, monkeypatch
     assert {"schema", "started", "commit", "host", "matrix_args", "checks", "targets", "modes", "report", "summary"} <= set(data)
     assert data["matrix_args"][-2:] == ["-n", "2"]
     [grouped], [per_check] = data["modes"]["grouped"], data["modes"]["per-check"]
-    assert grouped["boots"] == 2 and per_check["boots"] == 2 * len(data["checks"]) and not grouped["problems"]
+    [plain] = data["modes"]["grouped-no-ahead"]
+    assert grouped["boots"] == plain["boots"] == 2 and per_check["boots"] == 2 * len(data["checks"])
+    assert not grouped["problems"] and not plain["problems"]
     assert set(per_check["runs"]) == set(data["checks"])
+    no_ahead = ["--boot-ahead", "0"]
+    assert _has(plain["runs"]["all"]["command"], no_ahead) and not _has(grouped["runs"]["all"]["command"], no_ahead)
+    assert all(_has(r["command"], no_ahead) for r in per_check["runs"].values())  # the status quo boots per test
+    assert data["summary"]["speedup_vs_per_check_without_boot_ahead"] > 0
     run = grouped["runs"]["all"]
     for key in ("wall_s", "workers", "cells", "boots", "statuses", "devices", "bound_s", "wall_over_bound", "overhead_s",
                 "before_first_boot_s", "after_last_runtime_s", "in_check_harness_compute_s", "memory", "command",
@@ -197,6 +203,10 @@ def test_the_benchmark_writes_json_with_every_figure(tmp_path: Path, monkeypatch
     assert data["summary"]["targets"]["report_render_s"] == {"value": 1.0, "target": "< 3.0", "met": True}
     printed = capsys.readouterr().out
     assert "packing bound" in printed and "target speedup_vs_per_check" in printed and str(out) in printed
+
+
+def _has(command: list[str], args: list[str]) -> bool:
+    return any(command[i:i + len(args)] == args for i in range(len(command)))
 
 
 def test_report_bench_renders_the_synthetic_history(monkeypatch: pytest.MonkeyPatch) -> None:
