@@ -212,16 +212,26 @@ class ExpressionWalker:
         self.ctx, self.safe_attrs, self.conditional = saved
 
     def _ifexp(self, node: ast.IfExp) -> None:
-        self.expr(node.test)
-        cond = self.ev.evaluate(node.test).within(self.ctx)
-        pos, neg = hasattr_guards(node.test, self.self_name)
+        self.branches(node.test, lambda: self.expr(node.body), lambda: self.expr(node.orelse))
+
+    def branches(self, test: ast.expr, on_true: Callable[[], Any],
+                 on_false: Callable[[], Any]) -> tuple[Any, frozenset[str], frozenset[str]]:
+        """Walk ``test``, then each branch under the platforms (and hasattr guards) it allows.
+
+        The walker's state is restored afterwards; returns the test's condition and its positive
+        and negative hasattr guards, for narrowing after a branch that exits.
+        """
+        self.expr(test)
+        cond = self.ev.evaluate(test).within(self.ctx)
+        pos, neg = hasattr_guards(test, self.self_name)
         ctx, safe, conditional = self.ctx, self.safe_attrs, self.conditional
         self.conditional = conditional or not cond.decided
         self.ctx, self.safe_attrs = cond.may_true, safe | pos
-        self.expr(node.body)
+        on_true()
         self.ctx, self.safe_attrs = cond.may_false, safe | neg
-        self.expr(node.orelse)
+        on_false()
         self.ctx, self.safe_attrs, self.conditional = ctx, safe, conditional
+        return cond, pos, neg
 
     def _lambda(self, node: ast.Lambda) -> None:
         for default in (*node.args.defaults, *node.args.kw_defaults):

@@ -64,16 +64,7 @@ class FactWalker(ExpressionWalker):
             self.generic(node)
 
     def _if(self, node: ast.If) -> None:
-        self.expr(node.test)
-        cond = self.ev.evaluate(node.test).within(self.ctx)
-        pos, neg = hasattr_guards(node.test, self.self_name)
-        ctx, safe, conditional = self.ctx, self.safe_attrs, self.conditional
-        self.conditional = conditional or not cond.decided
-        self.ctx, self.safe_attrs = cond.may_true, safe | pos
-        self.block(node.body)
-        self.ctx, self.safe_attrs = cond.may_false, safe | neg
-        self.block(node.orelse)
-        self.ctx, self.safe_attrs, self.conditional = ctx, safe, conditional
+        cond, pos, neg = self.branches(node.test, lambda: self.block(node.body), lambda: self.block(node.orelse))
         if terminates(node.body):
             self._narrow(cond.may_false, neg)
         if terminates(node.orelse):
