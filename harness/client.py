@@ -33,6 +33,12 @@ class RuntimeClient(Protocol):
     def server_info(self) -> dict[str, Any]: ...
 
 
+def weight_digests(client: RuntimeClient) -> list[dict[str, Any]] | None:
+    """A client's per-tensor checksums when its runtime offers them (see NativeClient), else None."""
+    method = getattr(client, "weight_digests", None)
+    return method() if method is not None else None
+
+
 FULL_ROWS = 1 << 30
 
 
@@ -76,6 +82,22 @@ class NativeClient:
             raise RuntimeRequestError(self.cell_id, f"/get_weights_by_name {name!r}: HTTP {resp.status_code}: {resp.text[:300]}")
         data = resp.json()
         return None if data is None else np.asarray(data, dtype=np.float32)
+
+    def weight_digests(self) -> list[dict[str, Any]] | None:
+        """SGLang's ``/weights_checker`` checksums: one entry per rank, ``{"tp_rank", "tp_size",
+        "checksums": {runtime name: 16 hex digits}}``; None when the runtime has no such endpoint."""
+        resp = self._post("/weights_checker", {"action": "checksum"})
+        if resp.status_code in (400, 404, 405):
+            return None
+        if resp.status_code != 200:
+            raise RuntimeRequestError(self.cell_id, f"/weights_checker: HTTP {resp.status_code}: {resp.text[:300]}")
+        out = []
+        for rank in resp.json().get("ranks") or []:
+            info = rank.get("parallelism_info") or {}
+            info = info[0] if isinstance(info, list) and info else info  # 0.5.23: a list of one per role
+            out.append({"tp_rank": int(info.get("tp_rank", 0)), "tp_size": int(info.get("tp_size", 1)),
+                        "checksums": dict(rank.get("checksums") or {})})
+        return out
 
     def server_info(self) -> dict[str, Any]:
         try:

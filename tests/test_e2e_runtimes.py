@@ -51,8 +51,11 @@ def test_sglang_with_the_named_workaround_is_green_and_says_so(tmp_path):
         assert recs[(cell, "accuracy")]["workarounds"] == [SHIM]
         assert recs[(cell, "accuracy")]["fingerprint"]["version"] == "0.5.23"
     assert recs[("sglang-cpu-tiny-llama-none", "weight_parity")]["status"] == "pass"
-    moe = recs[("sglang-cpu-tiny-qwen3-moe-none", "weight_parity")]
-    assert moe["status"] == "na" and "does not implement /get_weights_by_name" in moe["reason"]
+    moe = recs[("sglang-cpu-tiny-qwen3-moe-none", "weight_parity")]  # no /get_weights_by_name: by digest
+    assert moe["status"] == "pass", moe["reason"]
+    assert moe["metrics"]["tensors_by_digest"] > 0 and moe["metrics"]["tensors_digest_differs"] == 0
+    assert moe["metrics"]["tensors_unavailable"] == 0 and "byte-identical by digest" in moe["reason"]
+    assert any(d["runtime_name"].endswith("mlp.experts.w13_weight") and d["ok"] for d in moe["details"]["digests"])
     assert SHIM in (out / "index.html").read_text()
     assert processes_with_env("HARNESS_OUT", str(out)) == []
 

@@ -1,4 +1,8 @@
-"""Weight parity: every checkpoint tensor against what the live runtime holds, layouts undone."""
+"""Weight parity: every checkpoint tensor against what the live runtime holds, layouts undone.
+
+Tensors the runtime returns by value are compared within the dtype's tolerance; those it does
+not return are compared by digest where the runtime offers one (harness.checks.weight_digest).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +14,8 @@ import numpy as np
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.weight_digest import DigestParity, compare_digests, why_not
+from harness.client import weight_digests
 from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.matrix import Cell
 from harness.parity import TensorParity, compare, worst_first
@@ -45,7 +51,26 @@ class WeightParityCheck:
         for name in ckpt.names():
             outcome = _compare_one(ckpt, layout, fetch, cut, name, tol, ctx.card.architecture)
             (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
-        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout)
+        digests: list[DigestParity] = []
+        if unavailable:
+            digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
+        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests)
+
+
+def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable: list[_Unavailable]
+               ) -> tuple[list[DigestParity], list[_Unavailable]]:
+    """Compare by digest what was not readable by value, when the runtime offers digests."""
+    ranks = weight_digests(ctx.client)
+    if ranks is None:
+        return [], unavailable
+    blocked = why_not(ctx.cell.device, ctx.cell.tp)
+    if blocked:
+        return [], [_Unavailable(u.name, f"{u.why}; {blocked}") for u in unavailable]
+    digests, left = compare_digests(ckpt, layout, [u.name for u in unavailable], ctx.card.architecture, ranks,
+                                    ctx.cell.dtype)
+    covered = {n for d in digests for n in d.members}
+    still = [_Unavailable(u.name, left.get(u.name, u.why)) for u in unavailable if u.name not in covered]
+    return digests, still
 
 
 def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: Fetch, cut: CutContext, name: str, tol: Tolerance,
@@ -78,9 +103,11 @@ def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Reco
 
 
 def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str,
-             layout: str) -> CheckResult:
+             layout: str, digests: list[DigestParity] | None = None) -> CheckResult:
+    digests = digests or []
     ranked = worst_first(results)
     failed = [r for r in results if not r.ok]
+    differ = [d for d in digests if not d.ok]
     padded = [r for r in results if r.padding_max_abs > 0]
     metrics = {
         "tensors_compared": len(results), "tensors_failed": len(failed), "tensors_unavailable": len(unavailable),
@@ -89,22 +116,35 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
         "min_cosine": min((r.cosine for r in results), default=None),
         "nonzero_padding": len(padded),
         "dtype": dtype, "atol": tol.atol, "rtol": tol.rtol, "layout": layout,
-        "worst_tensor": ranked[0].name if failed else None,
+        "worst_tensor": ranked[0].name if failed else (differ[0].runtime_name if differ else None),
+        "tensors_by_digest": sum(len(d.members) for d in digests),
+        "tensors_digest_differs": sum(len(d.members) for d in differ),
     }
     details = {"worst": [r.as_dict() for r in ranked[:WORST_LISTED]],
                "unavailable": [u.name for u in unavailable[:50]],
-               "unavailable_reasons": [dataclasses.asdict(u) for u in unavailable[:50]]}
-    if not results:
+               "unavailable_reasons": [dataclasses.asdict(u) for u in unavailable[:50]],
+               "digests": [d.as_dict() for d in sorted(digests, key=lambda d: d.ok)[:50]]}
+    if not results and not digests:
         return CheckResult("na", "the runtime exposes none of the checkpoint's tensors", metrics, details)
+    if differ:
+        names = ", ".join(f"{d.runtime_name} (from {len(d.members)} checkpoint tensors)" for d in differ[:5])
+        values = f"; by value: {len(failed)}/{len(results)} outside tolerance" if results else ""
+        return CheckResult("fail", f"parity: {len(differ)}/{len(digests)} runtime tensors differ from the checkpoint "
+                                   f"by digest (sha256 via /weights_checker; no values to size the error): "
+                                   f"{names}{values}", metrics, details)
     if failed:
         top = ranked[0]
         reason = (f"parity: {len(failed)}/{len(results)} tensors outside {dtype} tolerance atol={tol.atol:g} "
                   f"rtol={tol.rtol:g}; worst {top.name}: max_abs={top.max_abs:.3g} max_rel={top.max_rel:.3g} "
                   f"cosine={top.cosine:.6f} frac_outside={top.frac_outside:.3g} {top.note}".rstrip())
         return CheckResult("fail", reason, metrics, details)
-    note = f"; {len(unavailable)} not exposed by the runtime" if unavailable else ""
-    return CheckResult("pass", f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} "
-                               f"rtol={tol.rtol:g}{note}", metrics, details)
+    parts = [f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} rtol={tol.rtol:g}"] if results else []
+    if digests:
+        parts.append(f"{metrics['tensors_by_digest']} byte-identical by digest ({len(digests)} runtime tensors, "
+                     f"sha256 via /weights_checker{'' if results else '; the runtime returns no values'})")
+    if unavailable:
+        parts.append(f"{len(unavailable)} not exposed by the runtime")
+    return CheckResult("pass", "; ".join(parts), metrics, details)
 
 
 CHECK = WeightParityCheck()

@@ -44,8 +44,12 @@ class SGLangAdapter:
 
     def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
         if check == "weight_parity" and card.architecture not in WEIGHTS_BY_NAME:
-            return (f"SGLang's {card.architecture} does not implement /get_weights_by_name (only "
-                    f"{', '.join(sorted(WEIGHTS_BY_NAME))} do), so its weights cannot be read back")
+            from harness.checks.weight_digest import why_not
+
+            blocked = why_not(cell.device, cell.tp)  # else its tensors are compared by /weights_checker digest
+            if blocked:
+                return (f"SGLang's {card.architecture} does not implement /get_weights_by_name (only "
+                        f"{', '.join(sorted(WEIGHTS_BY_NAME))} do), and {blocked}")
         return None
 
     def launch(self, ctx: LaunchContext) -> LaunchSpec:
