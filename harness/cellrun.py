@@ -82,10 +82,11 @@ class PendingBoot:
     ctx: LaunchContext | None = None
     server: ServerProcess | None = None
     events: Path | None = None
+    devices: tuple[int, ...] | None = None  # cards to make visible when no lease says which
 
     @property
     def visible(self) -> tuple[int, ...] | None:
-        return self.lease.cards if self.lease else None
+        return self.lease.cards if self.lease else self.devices
 
 
 @contextlib.contextmanager
@@ -174,16 +175,16 @@ def abandon(pending: PendingBoot) -> None:
 def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[int, ...] | None = None,
          simulated: bool = False) -> RunningRuntime:
     """Start the cell's runtime on ``visible`` cards (no lease taken) and wait until it answers."""
-    pending = PendingBoot(cell, card, options, None, simulated=simulated)
+    pending = PendingBoot(cell, card, options, None, simulated=simulated, devices=visible)
     try:
-        _launch_on_free_port(pending, visible)
+        _launch_on_free_port(pending)
         return finish(pending)
     except BaseException:
         abandon(pending)
         raise
 
 
-def _launch_on_free_port(pending: PendingBoot, visible: tuple[int, ...] | None = None) -> None:
+def _launch_on_free_port(pending: PendingBoot) -> None:
     cell, card, options = pending.cell, pending.card, pending.options
     pending.port = leases.PortLease(HOST, lease_dir=options.lease_dir or leases.DEFAULT_LEASE_DIR)
     adapter = RUNTIMES.get(cell.runtime)
@@ -196,7 +197,7 @@ def _launch_on_free_port(pending: PendingBoot, visible: tuple[int, ...] | None =
         log_path=options.out_dir / "logs" / f"{cell.id}.log",
         boot_timeout_s=options.boot_timeout_s or ropts.boot_timeout or adapter.default_boot_timeout_s,
         base_env={**_base_env(), "HARNESS_CELL": cell.id, "HARNESS_OUT": str(options.out_dir)},
-        visible_devices=visible if visible is not None else pending.visible,
+        visible_devices=pending.visible,
         workarounds=_workarounds_for(cell.runtime, options.workarounds),
         simulated=pending.simulated, extra_args=ropts.args, extra_env=ropts.env,
     )
