@@ -4,8 +4,11 @@ A cell's boot is mostly the runtime importing its packages and loading weights; 
 mostly the runtime computing. In one process the harness would otherwise wait for each boot
 in turn, so the next cell's runtime is launched as soon as the current one is ready: on the CPU
 always (each runtime gets its own threads), on an accelerator only when a card is free right now
-(never by waiting for one, never on a card in use). Each cell still boots exactly once and is
-torn down as before; a boot launched ahead that is never used is stopped at session end.
+(never by waiting for one, never on a card in use). Cells are booted ahead strictly in run order:
+a cell that cannot start ahead stops the look-ahead, so no later cell takes the cards it needs.
+Each cell still boots exactly once and is torn down as before; a boot launched ahead that is not
+the one the session asks for next (a cell skipped at run time, another order) is stopped before
+that cell boots, and whatever is left at session end is stopped then.
 """
 from __future__ import annotations
 
@@ -47,12 +50,14 @@ class BootAhead:
         self._on_launch = on_launch
 
     def start(self, cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInventory | None) -> bool:
-        """Launch ``cell``'s runtime now if there is room; True when it was launched.
+        """Have ``cell``'s runtime booting ahead; True when it is (already, or launched now).
 
         Anything that goes wrong here is left for the cell's own boot to meet and report (a
         missing checkpoint, a launch error): it is noted in ``failed`` and nothing is held.
         """
-        if self.depth <= 0 or cell.id in self.pending or cell.id in self.failed or len(self.pending) >= self.depth:
+        if cell.id in self.pending:
+            return True
+        if self.depth <= 0 or cell.id in self.failed or len(self.pending) >= self.depth:
             return False
         try:
             pending = cellrun.launch(cell, card, options, inv, wait_for_cards=False)
@@ -71,9 +76,15 @@ class BootAhead:
         return self.pending.pop(cell_id, None)
 
     def close(self) -> list[str]:
-        """Stop every boot nobody took (the session ended early, or its cell was not run)."""
-        closed = list(self.pending)
+        """Stop every boot nobody took (the session ended early, a cell was not run, or the run
+        order was not the one foreseen); each is stopped even when another fails to stop."""
+        closed, errors = list(self.pending), []
         while self.pending:
             _, pending = self.pending.popitem()
-            cellrun.abandon(pending)
+            try:
+                cellrun.abandon(pending)
+            except Exception as exc:  # keep stopping the others; report the first at the end
+                errors.append(exc)
+        if errors:
+            raise errors[0]
         return closed

@@ -105,9 +105,11 @@ def cell_runtime(cell: Cell, card: ModelCard, options: HarnessOptions, inv: Devi
         yield rt
     finally:
         try:
-            shutdown(rt)
+            try:
+                shutdown(rt)
+            finally:
+                leases.log_event(pending.events, "stopped", cell.id, cell.device, pending.visible or ())
         finally:
-            leases.log_event(pending.events, "stopped", cell.id, cell.device, pending.visible or ())
             if pending.lease is not None:
                 pending.lease.release()
 
@@ -165,11 +167,13 @@ def abandon(pending: PendingBoot) -> None:
             pending.server.stop()
             leases.log_event(pending.events, "stopped", pending.cell.id, pending.cell.device, pending.visible or ())
     finally:
-        _release_port(pending)
-        if pending.ctx is not None:
-            shutil.rmtree(pending.ctx.workdir, ignore_errors=True)
-        if pending.lease is not None:
-            pending.lease.release()
+        try:
+            _release_port(pending)
+            if pending.ctx is not None:
+                shutil.rmtree(pending.ctx.workdir, ignore_errors=True)
+        finally:
+            if pending.lease is not None:
+                pending.lease.release()
 
 
 def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[int, ...] | None = None,

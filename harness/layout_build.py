@@ -135,6 +135,8 @@ def as_dtype(tensor: np.ndarray, dtype: str) -> np.ndarray:
     if dtype in ("float16", "fp16", "half"):
         return tensor.astype(np.float16)
     if dtype in ("bfloat16", "bf16"):
+        if np.isnan(tensor).any():  # torch's NaN bit patterns in bf16 differ by code path
+            raise CannotBuild("holds NaN, whose bfloat16 bytes depend on the cast's code path")
         bits = tensor.astype(np.float32).view(np.uint32).astype(np.uint64)
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
         return rounded.astype(np.uint16)

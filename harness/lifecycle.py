@@ -62,6 +62,7 @@ class ServerProcess:
         self.boot_s: float | None = None
         self.launched_at: float | None = None  # time.time() of launch()
         self._t0 = 0.0
+        self._stopped = False
 
     @property
     def pid(self) -> int | None:
@@ -97,6 +98,9 @@ class ServerProcess:
         if self.boot_s is not None:
             return self.boot_s
         check = is_ready or self._http_ready
+        # The budget counts from when the caller starts waiting: a runtime launched ahead of its
+        # turn must not use it up while the previous cell is still being checked.
+        deadline = time.monotonic() + self.spec.boot_timeout_s
         while True:
             code = self.proc.poll()
             if code is not None:
@@ -106,7 +110,7 @@ class ServerProcess:
             if check():
                 self.boot_s = time.monotonic() - self._t0
                 return self.boot_s
-            if time.monotonic() - self._t0 > self.spec.boot_timeout_s:
+            if time.monotonic() > deadline:
                 self.stop()
                 raise ReadinessTimeout(self.spec.cell_id,
                                        f"not ready at {self.spec.ready_url} after {self.spec.boot_timeout_s:.0f}s "
@@ -128,9 +132,11 @@ class ServerProcess:
         return None if self.proc.returncode is None else _describe_exit(self.proc.returncode)
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """TERM the process group and every descendant, wait, then KILL what is left."""
-        if self.proc is None:
+        """TERM the process group and every descendant, wait, then KILL what is left (once: a
+        second call must not signal a pid the kernel may have handed to another process)."""
+        if self.proc is None or self._stopped:
             return
+        self._stopped = True
         pids = {self.proc.pid} | descendants(self.proc.pid)
         _signal_all(self.proc.pid, pids, signal.SIGTERM)
         deadline = time.monotonic() + grace_s

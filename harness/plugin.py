@@ -234,12 +234,14 @@ def harness_runtime(request: pytest.FixtureRequest) -> Any:
     """The cell's booted runtime; torn down when the session moves to the next cell."""
     cell: Cell = request.param
     config = request.config
+    inv, card = devices_of(config).get(cell.device), plan_of(config).card(cell)
     ahead = config.stash.get(AHEAD_KEY, None)
     pending = ahead.take(cell.id) if ahead is not None else None
+    if ahead is not None and pending is None:
+        ahead.close()  # booted ahead for cells that did not come next: they may hold the cards this one needs
     if PROGRESS_KEY in config.stash and pending is None:
         config.stash[PROGRESS_KEY].booting(cell.id)
-    inv = devices_of(config).get(cell.device)
-    with cellrun.cell_runtime(cell, plan_of(config).card(cell), config.stash[OPTIONS_KEY], inv, pending) as rt:
+    with cellrun.cell_runtime(cell, card, config.stash[OPTIONS_KEY], inv, pending) as rt:
         if ahead is not None:
             _boot_ahead(config, ahead, cell)
         yield rt
@@ -251,7 +253,8 @@ def _boot_ahead(config: pytest.Config, ahead: BootAhead, current: Cell) -> None:
     by_id = {p.cell.id: p.cell for p in plan.cells}
     for cell_id in next_cells(config.stash.get(ORDER_KEY, []), current.id, ahead.depth):
         cell = by_id[cell_id]
-        ahead.start(cell, plan.card(cell), config.stash[OPTIONS_KEY], devices_of(config).get(cell.device))
+        if not ahead.start(cell, plan.card(cell), config.stash[OPTIONS_KEY], devices_of(config).get(cell.device)):
+            break  # strictly in order: a later cell must not take the cards this one will wait for
 
 
 @pytest.hookimpl(wrapper=True)

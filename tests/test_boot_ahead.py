@@ -104,3 +104,35 @@ def test_an_accelerator_boots_ahead_only_on_a_free_card(tmp_path, cards, ahead):
     held = {e["cell"]: tuple(e["cards"]) for e in evs if e["event"] == "acquire"}
     assert len(set(held.values())) == (2 if ahead else 1), held
     assert all(r["status"] == "pass" for r in records(out).values())
+
+
+def test_start_reports_pending_cells_and_close_stops_all_even_when_one_fails(monkeypatch):
+    """Unit level, with cellrun's launch and abandon replaced: what BootAhead holds and gives back."""
+    from harness import bootahead
+
+    launched, abandoned = [], []
+    no_card = {"hf-npu-c-none"}
+
+    def launch(cell, card, options, inv, wait_for_cards=True):
+        assert wait_for_cards is False  # booting ahead never waits for a card
+        if cell.id in no_card:
+            return None
+        launched.append(cell.id)
+        return cell.id
+
+    def abandon(pending):
+        abandoned.append(pending)
+        if pending == "hf-npu-a-none":
+            raise OSError("stop failed")
+
+    monkeypatch.setattr(bootahead.cellrun, "launch", launch)
+    monkeypatch.setattr(bootahead.cellrun, "abandon", abandon)
+    ahead = BootAhead(2)
+    a, b, c = (Cell("hf", "npu", m, "none") for m in "abc")
+    assert ahead.start(a, None, None, None) and ahead.start(a, None, None, None)  # already pending: still True
+    assert launched == ["hf-npu-a-none"]
+    assert ahead.start(c, None, None, None) is False  # no free card: the caller stops looking further
+    assert ahead.start(b, None, None, None) and not ahead.start(Cell("hf", "npu", "d", "none"), None, None, None)
+    with pytest.raises(OSError, match="stop failed"):
+        ahead.close()
+    assert sorted(abandoned) == ["hf-npu-a-none", "hf-npu-b-none"] and ahead.pending == {}

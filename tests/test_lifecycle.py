@@ -80,3 +80,29 @@ def test_log_starts_with_the_command(tmp_path):
     server.start()
     server.stop()
     assert re.match(r"^\$ .*fake_server\.py ok \d+", server.spec.log_path.read_text())
+
+
+def test_a_second_stop_signals_nothing(tmp_path, monkeypatch):
+    """After a boot crash the process is stopped and reaped; stopping it again (as the caller's
+    clean-up does) must not signal its pid, which the kernel may have handed to another process."""
+    server = ServerProcess(spec(tmp_path, "crash"))
+    with pytest.raises(RuntimeStartError):
+        server.start()
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: sent.append((pid, sig)))
+    server.stop()
+    assert sent == []
+
+
+def test_the_readiness_budget_counts_from_the_wait_not_the_launch(tmp_path):
+    """A runtime launched ahead of its turn and ready by then is not failed for time spent waiting its turn."""
+    import time
+
+    server = ServerProcess(spec(tmp_path, "slow", timeout=1.5))  # ready ~2 s after launch
+    server.launch()
+    time.sleep(1.6)  # the previous cell is still being checked; its budget would be gone if counted from launch
+    try:
+        assert server.wait_ready() > 1.6  # boot seconds still count from the launch
+    finally:
+        server.stop()

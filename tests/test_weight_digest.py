@@ -164,3 +164,9 @@ def test_the_client_reads_sglangs_weights_checker_answer(monkeypatch):
     assert asked == [("http://127.0.0.1:9/weights_checker", {"action": "checksum"})]
     Reply.status_code = 404
     assert client.weight_digests() is None  # a runtime without the endpoint (the hf reference)
+
+
+def test_nan_has_no_reproducible_bf16_bytes():
+    with pytest.raises(CannotBuild, match="NaN"):
+        as_dtype(np.array([1.0, np.nan], dtype=np.float32), "bfloat16")
+    assert digest(np.array([1.0, np.nan], dtype=np.float32), "float32")  # float32 bytes are the checkpoint's own

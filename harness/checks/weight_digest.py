@@ -27,7 +27,8 @@ NO_SHA256_DEVICES = ("cuda", "rocm")
 @final
 @dataclasses.dataclass(frozen=True)
 class DigestParity:
-    """One runtime tensor compared by digest, with the checkpoint tensors it is built from."""
+    """One runtime tensor compared by digest, with the checkpoint tensors it settles (those of its
+    members not already compared by value)."""
 
     runtime_name: str
     members: tuple[str, ...]
@@ -68,9 +69,10 @@ def compare_digests(ckpt: Checkpoint, layout: Layout, wanted: Iterable[str], arc
             continue
         try:
             expected = digest(build(members, ckpt.read, ckpt.shape), dtype)
-        except CannotBuild as exc:
+        except (CannotBuild, KeyError) as exc:  # KeyError: a member the rule names is not in the checkpoint
             left.update(dict.fromkeys(wanted.intersection(names), f"cannot rebuild {runtime_name}: {exc}"))
             continue
         got = str(checksums[runtime_name])
-        results.append(DigestParity(runtime_name, names, got == expected, expected, got))
+        mine = tuple(n for n in names if n in wanted)  # members already compared by value are not counted twice
+        results.append(DigestParity(runtime_name, mine, got == expected, expected, got))
     return results, left

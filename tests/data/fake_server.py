@@ -24,6 +24,8 @@ def main() -> None:
         sys.exit(3)
     if mode == "hang":
         time.sleep(3600)
+    if mode == "slow":  # ready about 2 s after start
+        time.sleep(2.0)
     if mode in ("spawn", "spawn-detached"):
         detach = mode == "spawn-detached"
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=detach)
