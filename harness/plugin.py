@@ -280,8 +280,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After the last cell is torn down: stop boots launched ahead for cells that never ran (-x,
     Ctrl-C), close the manifest and render the report."""
     ahead = session.config.stash.get(AHEAD_KEY, None)
-    if ahead is not None:
-        ahead.close()
+    try:
+        if ahead is not None:
+            ahead.close()
+    except Exception as exc:  # the results still get their manifest and report; unconfigure reaps the rest
+        print(f"harness: stopping a runtime booted ahead failed ({type(exc).__name__}: {exc})", file=sys.stderr)
     recorder = session.config.pluginmanager.get_plugin(RECORDER_NAME)
     if recorder is None or not recorder.started_writing:
         return
