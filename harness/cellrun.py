@@ -83,6 +83,7 @@ class PendingBoot:
     server: ServerProcess | None = None
     events: Path | None = None
     devices: tuple[int, ...] | None = None  # cards to make visible when no lease says which
+    log_name: str | None = None  # default <cell id>.log
 
     @property
     def visible(self) -> tuple[int, ...] | None:
@@ -177,9 +178,9 @@ def abandon(pending: PendingBoot) -> None:
 
 
 def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[int, ...] | None = None,
-         simulated: bool = False) -> RunningRuntime:
+         simulated: bool = False, log_name: str | None = None) -> RunningRuntime:
     """Start the cell's runtime on ``visible`` cards (no lease taken) and wait until it answers."""
-    pending = PendingBoot(cell, card, options, None, simulated=simulated, devices=visible)
+    pending = PendingBoot(cell, card, options, None, simulated=simulated, devices=visible, log_name=log_name)
     try:
         _launch_on_free_port(pending)
         return finish(pending)
@@ -198,7 +199,7 @@ def _launch_on_free_port(pending: PendingBoot) -> None:
     workdir = Path(tempfile.mkdtemp(prefix=f"harness-{cell.id}-"))
     pending.ctx = LaunchContext(
         cell=cell, card=card, checkpoint=checkpoint, python=python, host=HOST, port=pending.port.port, workdir=workdir,
-        log_path=options.out_dir / "logs" / f"{cell.id}.log",
+        log_path=options.out_dir / "logs" / (pending.log_name or f"{cell.id}.log"),
         boot_timeout_s=options.boot_timeout_s or ropts.boot_timeout or adapter.default_boot_timeout_s,
         base_env={**_base_env(), "HARNESS_CELL": cell.id, "HARNESS_OUT": str(options.out_dir)},
         visible_devices=pending.visible,

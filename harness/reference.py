@@ -156,7 +156,8 @@ def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: 
     from harness import cellrun  # cellrun imports the checks, which import this module
 
     with _env_without(FAULT_ENV):
-        rt = cellrun.boot(reference_cell(card.name), card, options or default_options())
+        cell = reference_cell(card.name)  # its own log: the matrix may be booting the same cell meanwhile
+        rt = cellrun.boot(cell, card, options or default_options(), log_name=f"reference-{cell.id}.log")
     try:
         return rt.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
                                   top_logprobs=request.top_logprobs)
