@@ -177,7 +177,8 @@ class ReportData:
 
 
 def figure(rec: ResultRecord) -> str:
-    """The key figure of a result, as short text: '10/10', '21 tensors, max|Δ| 0', 'boot-crash'."""
+    """The key figure of a result, as short text: '10/10', '21 tensors, max|Δ| 0', '45 by digest',
+    'boot-crash'."""
     m = rec.metrics or {}
     if rec.status in ("skipped", "na"):
         return "N/A" if rec.status == "na" else "skipped"
@@ -186,7 +187,11 @@ def figure(rec: ResultRecord) -> str:
     if rec.check == "accuracy" and "correct" in m:
         return f"{m['correct']}/{m['total']}"
     if rec.check == "weight_parity" and "tensors_compared" in m:
-        return f"{m['tensors_compared']} tensors, max|Δ| {_short(m.get('max_abs'))}"
+        by_value = f"{m['tensors_compared']} tensors, max|Δ| {_short(m.get('max_abs'))}" if m["tensors_compared"] else ""
+        differ = m.get("tensors_digest_differs") or 0
+        by_digest = (f"{m['tensors_by_digest']} by digest" + (f", {differ} differ" if differ else "")
+                     if m.get("tensors_by_digest") else "")
+        return " + ".join(x for x in (by_value, by_digest) if x) or "0 tensors"
     if "max_abs_delta" in m:
         return f"max|Δ| {_short(m['max_abs_delta'])}"
     key = next(iter(m), None)

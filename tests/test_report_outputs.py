@@ -87,3 +87,14 @@ def test_logprob_parity_evidence_is_a_table_and_its_figure_the_worst_delta(tmp_p
     html = out.index.read_text()
     assert "max|Δ| 0.25" in html and 'data-detail="prompts"' in html
     assert "step=2, reference=Paris, runtime=Lyon" in html and "reference_path /refs/tiny.json" in html
+
+
+def test_weight_parity_by_digest_shows_digest_counts_and_the_differing_tensor(tmp_path):
+    metrics = {"tensors_compared": 0, "max_abs": None, "tensors_by_digest": 45, "tensors_digest_differs": 4}
+    digests = [{"runtime_name": "model.layers.1.mlp.experts.w2_weight", "members": ["a", "b", "c", "d"], "ok": False,
+                "expected": "98d3f97b2e85727f", "got": "25fa2782da309428"}]
+    out = outputs(tmp_path, [rec("sglang-cpu-m-none", "weight_parity", "fail", reason="parity: 1/21 runtime tensors differ",
+                                 metrics=metrics, details={"digests": digests})])
+    html = out.index.read_text()
+    assert "45 by digest, 4 differ" in html and "0 tensors, max" not in html
+    assert 'data-detail="digests"' in html and "model.layers.1.mlp.experts.w2_weight" in html
