@@ -140,11 +140,10 @@ def run_mode(mode: str, work: Path, axes: list[str], extra: list[str], checks: t
     All run the matrix checks only. One server per check is how runtimes test themselves today:
     each test boots its own server when it starts, so it runs without boot ahead.
     """
-    if mode == "grouped":
-        runs = {"all": run_harness(harness_command(work / "run", axes, with_keyword(extra, " or ".join(checks))), work)}
-    elif mode == "grouped-no-ahead":
-        cmd = harness_command(work / "run", axes, NO_AHEAD + with_keyword(extra, " or ".join(checks)))
-        runs = {"all": run_harness(cmd, work)}
+    if mode.startswith("grouped"):
+        ahead = [] if mode == "grouped" else NO_AHEAD
+        runs = {"all": run_harness(harness_command(work / "run", axes, ahead + with_keyword(extra, " or ".join(checks))),
+                                   work)}
     else:
         runs = {c: run_harness(harness_command(work / c / "run", axes, NO_AHEAD + with_keyword(extra, c)), work / c)
                 for c in checks}
