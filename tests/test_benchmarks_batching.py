@@ -6,7 +6,6 @@ hf_server's batched path with its one-prompt-at-a-time path (``--max-batch 1``).
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,14 +65,15 @@ def test_a_finished_row_stops_at_its_first_stop_token() -> None:
     assert hf_server._stop_ids(None) == frozenset() and hf_server._stop_ids(2) == frozenset({2})
 
 
-def _engine(hf_server, checkpoint: str, offload: str, max_batch: int):  # noqa: ANN001, ANN202
+def _engine(hf_server, checkpoint: str, offload: str, max_batch: int, offload_dir: Path):  # noqa: ANN001, ANN202
     return hf_server.Engine(hf_server.parse_args([
-        "--model", checkpoint, "--port", "1", "--offload", offload, "--offload-dir", tempfile.mkdtemp(prefix="bench-"),
+        "--model", checkpoint, "--port", "1", "--offload", offload, "--offload-dir", str(offload_dir),
         "--max-batch", str(max_batch)]))
 
 
 @pytest.mark.parametrize(("model", "offload"), [("tiny-llama", "none"), ("tiny-qwen2-moe", "disk")])
-def test_batched_generation_keeps_tokens_and_logprobs_within_float32_noise(model: str, offload: str) -> None:
+def test_batched_generation_keeps_tokens_and_logprobs_within_float32_noise(model: str, offload: str,
+                                                                           tmp_path: Path) -> None:
     hf_server = pytest.importorskip("harness.runtimes.hf_server", reason="hf_server needs torch")
     pytest.importorskip("transformers")
     import torch
@@ -87,8 +87,8 @@ def test_batched_generation_keeps_tokens_and_logprobs_within_float32_noise(model
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the runtime runs (HARNESS_RUNTIME_THREADS defaults to 1)
     try:
-        one = _engine(hf_server, checkpoint, offload, 1).generate(req)
-        batched = _engine(hf_server, checkpoint, offload, 64).generate(req)
+        one = _engine(hf_server, checkpoint, offload, 1, tmp_path / "one").generate(req)
+        batched = _engine(hf_server, checkpoint, offload, 64, tmp_path / "batched").generate(req)
     finally:
         torch.set_num_threads(threads)
     assert len(one) == len(batched) == len(req["text"])
