@@ -48,7 +48,7 @@ class HFAdapter:
             ctx.python, str(SERVER_SCRIPT), "--model", str(ctx.checkpoint), "--device", ctx.run_device,
             "--offload", ctx.cell.offload, "--dtype", ctx.cell.dtype, "--host", ctx.host, "--port", str(ctx.port),
         ]
-        if ctx.cell.offload == "disk":
+        if ctx.cell.offload != "none":  # in the cell's scratch dir, removed at teardown (else the server makes its own in /tmp)
             argv += ["--offload-dir", str(ctx.workdir / "offload")]
         argv += list(ctx.extra_args)
         return LaunchSpec(
