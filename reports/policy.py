@@ -9,6 +9,12 @@
         checks: "*"                    # every check the cell recorded
         allow_skipped: true            # skipped results of this rule are not "missing"
     require_complete: true             # an interrupted run is NO-GO (default true)
+    require:                           # coverage: the required part must have run (see reports/coverage.py)
+      devices: [npu]                   # every planned (non-N/A) cell of each must have run on real hardware
+      runtimes: [sglang]
+      models: [qwen3-30b-a3b]
+      min_cells: 8                     # at least this many cells ran
+    allow_nothing_ran: false           # true: a run where nothing required ran is GO (default false: NO-GO)
     tolerances:                        # metric drift vs the baseline (defaults in docs/reports.md)
       accuracy.pass_rate: {abs: 0.05}
 """
@@ -20,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, final
 
+from harness.matrix import DEVICES
 from reports.drift import METRIC_NAMES, Tolerance
 from reports.yamlfile import SpecFile, check_keys, load_spec, string_list
 
@@ -53,6 +60,20 @@ class RequiredRule:
 
 @final
 @dataclasses.dataclass(frozen=True)
+class CoverageRule:
+    """The part of the matrix that must have run: every planned cell of each listed value, and a minimum count."""
+
+    devices: tuple[str, ...] = ()
+    runtimes: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    min_cells: int = 0
+
+    def axes(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("device", self.devices), ("runtime", self.runtimes), ("model", self.models))
+
+
+@final
+@dataclasses.dataclass(frozen=True)
 class Policy:
     """A validated sign-off policy."""
 
@@ -62,6 +83,8 @@ class Policy:
     tolerances: Mapping[str, Tolerance] = dataclasses.field(default_factory=dict)
     source: str = "default policy"
     is_default: bool = False
+    require: CoverageRule = CoverageRule()
+    allow_nothing_ran: bool = False
 
     @classmethod
     def default(cls) -> Policy:
@@ -74,17 +97,43 @@ class Policy:
         """Load and validate a policy file; any mistake raises SpecFileError naming file, line, fix."""
         spec = load_spec(path, "policy", str(EXAMPLE))
         data = spec.data
-        check_keys(spec, (), data, {"required"}, {"schema", "name", "require_complete", "tolerances"})
+        check_keys(spec, (), data, {"required"},
+                   {"schema", "name", "require_complete", "tolerances", "require", "allow_nothing_ran"})
         _check_schema(spec, data.get("schema", POLICY_SCHEMA))
         rules = data["required"]
         if not isinstance(rules, list) or not rules:
             raise spec.error(("required",), f"expected a non-empty list of rules, got {rules!r}",
                              "write required: [{cells: '*-npu-*', checks: [accuracy]}]")
-        complete = data.get("require_complete", True)
-        if not isinstance(complete, bool):
-            raise spec.error(("require_complete",), f"expected true or false, got {complete!r}", "write true or false")
+        complete, nothing = (_flag(spec, data, key, default) for key, default in
+                             (("require_complete", True), ("allow_nothing_ran", False)))
         return cls(str(data.get("name") or path.stem), tuple(_rule(spec, i, r) for i, r in enumerate(rules)),
-                   complete, _tolerances(spec, data.get("tolerances") or {}), str(path))
+                   complete, _tolerances(spec, data.get("tolerances") or {}), str(path),
+                   require=_coverage_rule(spec, data.get("require")), allow_nothing_ran=nothing)
+
+
+def _flag(spec: SpecFile, data: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise spec.error((key,), f"expected true or false, got {value!r}", "write true or false")
+    return value
+
+
+def _coverage_rule(spec: SpecFile, data: Any) -> CoverageRule:
+    if data is None:
+        return CoverageRule()
+    if not isinstance(data, Mapping):
+        raise spec.error(("require",), f"expected a mapping of devices / runtimes / models / min_cells, got {data!r}",
+                         "write require: {devices: [npu], min_cells: 8}")
+    check_keys(spec, ("require",), data, set(), {"devices", "runtimes", "models", "min_cells"})
+    lists = {k: string_list(spec, ("require", k), data[k], f"{k}: [...]") if k in data else ()
+             for k in ("devices", "runtimes", "models")}
+    bad = [d for d in lists["devices"] if d not in DEVICES]
+    if bad:
+        raise spec.error(("require", "devices"), f"unknown device(s) {bad}", f"use any of {', '.join(DEVICES)}")
+    minimum = data.get("min_cells", 0)
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        raise spec.error(("require", "min_cells"), f"expected a whole number >= 0, got {minimum!r}", "write min_cells: 8")
+    return CoverageRule(lists["devices"], lists["runtimes"], lists["models"], minimum)
 
 
 def _rule(spec: SpecFile, i: int, data: Any) -> RequiredRule:

@@ -10,7 +10,13 @@ Each required (cell, check) is judged:
                                        matching it is reported, and it blocks
 A required cell named without wildcards that is absent, or a rule matching no cell, is missing.
 Waivers that waive nothing are stale (reported, never blocking). An interrupted run blocks when
-the policy says ``require_complete`` (the default), and a run where nothing required ran blocks.
+the policy says ``require_complete`` (the default), and a run where nothing required ran blocks
+(unless the policy says ``allow_nothing_ran``).
+
+Coverage (reports/coverage.py) is part of the verdict: the headline says what ran against what
+was planned per device, so a GO on the CPU reads "GO on cpu", never as NPU sign-off; a policy's
+``require:`` (devices, runtimes, models, min_cells) makes "the required part never ran" a
+``not-covered`` blocker.
 """
 from __future__ import annotations
 
@@ -21,11 +27,12 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, final
 
 from harness.results import ResultRecord
-from reports.policy import Policy, RequiredRule
+from reports.coverage import Coverage
+from reports.policy import CoverageRule, Policy, RequiredRule
 from reports.waivers import Waiver
 
 Verdict = Literal["GO", "NO-GO"]
-FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "config"]
+FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "not-covered", "config"]
 
 
 @final
@@ -63,16 +70,25 @@ class SignOff:
     satisfied: int
     not_applicable: int
     today: dt.date
+    coverage: Coverage = dataclasses.field(default_factory=lambda: Coverage.from_records(()))
 
     @property
     def go(self) -> bool:
         return self.verdict == "GO"
 
+    @property
+    def title(self) -> str:
+        """``GO``, ``GO on cpu only`` when planned cells did not run, or ``NO-GO``."""
+        if self.go and not self.coverage.complete:
+            return f"GO on {self.coverage.scope()} only"
+        return self.verdict
+
     def with_blocker(self, finding: Finding) -> SignOff:
         """The same sign-off with one more blocker first (e.g. an invalid policy file): always NO-GO."""
         blockers = (finding, *self.blockers)
         return dataclasses.replace(self, verdict="NO-GO", blockers=blockers,
-                                   headline=_headline("NO-GO", blockers, self.waived, self.satisfied, self.required))
+                                   headline=_headline("NO-GO", blockers, self.waived, self.satisfied, self.required,
+                                                      self.coverage))
 
 
 def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, waivers: Sequence[Waiver],
@@ -99,12 +115,34 @@ def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, w
     if policy.require_complete and run_status in ("interrupted", "running"):
         blockers.insert(0, Finding("incomplete", "", "", f"the run is {run_status}: not every cell ran to the end"))
     required = satisfied + len(problems)
-    if satisfied == 0 and not problems:
-        blockers.insert(0, Finding("nothing-ran", "", "", "no required result ran: every cell was skipped, N/A or absent"))
+    coverage = Coverage.from_records(records)
+    blockers[:0] = _not_covered(coverage, policy.require)
+    if satisfied == 0 and not problems and not policy.allow_nothing_ran:
+        blockers.insert(0, Finding("nothing-ran", "", "", f"no required result ran: every cell was skipped, N/A or "
+                                                          f"absent ({coverage.line()})"))
     stale = tuple(StaleWaiver(w, _stale_why(w, by_cell)) for w in waivers if id(w) not in used)
     verdict = "NO-GO" if blockers else "GO"
-    return SignOff(verdict, _headline(verdict, blockers, waived, satisfied, required), policy, tuple(blockers),
-                   tuple(waived), stale, required, satisfied, na, today)
+    return SignOff(verdict, _headline(verdict, blockers, waived, satisfied, required, coverage), policy,
+                   tuple(blockers), tuple(waived), stale, required, satisfied, na, today, coverage)
+
+
+def _not_covered(coverage: Coverage, rule: CoverageRule) -> list[Finding]:
+    """A blocker per required device / runtime / model whose planned cells did not all run."""
+    out = []
+    for axis, values in rule.axes():
+        for value in values:
+            count = coverage.get(axis, value)
+            if count is None or count.planned == 0:
+                out.append(Finding("not-covered", "", "", f"required {axis} {value} has no planned cell in this run: "
+                                                          f"add it to the matrix (--{axis}s {value})"))
+            elif not count.complete:
+                why = "; ".join(f"{n} {reason}" for reason, n in count.skip_reasons[:2])
+                sim = f"; {count.simulated} ran only on simulated devices" if count.simulated else ""
+                out.append(Finding("not-covered", "", "", f"required {axis} {value}: {count.ran} of {count.planned} "
+                                                          f"planned cells ran{sim}" + (f" (skipped: {why})" if why else "")))
+    if coverage.ran < rule.min_cells:
+        out.append(Finding("not-covered", "", "", f"{coverage.ran} cell(s) ran, the policy requires at least {rule.min_cells}"))
+    return out
 
 
 def _judge(by_cell: Mapping[str, Mapping[str, ResultRecord]],
@@ -159,12 +197,14 @@ def _stale_why(w: Waiver, by_cell: Mapping[str, Mapping[str, ResultRecord]]) -> 
     return f"matches {len(hits)} result(s), none of them a required failure: the problem looks fixed, delete it"
 
 
-def _headline(verdict: str, blockers: Sequence[Finding], waived: Sequence[Finding], satisfied: int, required: int) -> str:
+def _headline(verdict: str, blockers: Sequence[Finding], waived: Sequence[Finding], satisfied: int, required: int,
+              coverage: Coverage) -> str:
+    """``24 of 24 required result(s) passed · ran 8 of 64 planned cells: cpu 8/16 · cuda 0/24 · npu 0/24``."""
     if verdict == "GO":
         extra = f"; {len(waived)} waived" if waived else ""
-        return f"{satisfied} of {required} required result(s) passed{extra}"
+        return f"{satisfied} of {required} required result(s) passed{extra} · {coverage.line()}"
     kinds: dict[str, int] = {}
     for b in blockers:
         label = "expired waiver" if b.waiver_expired else b.kind
         kinds[label] = kinds.get(label, 0) + 1
-    return f"{len(blockers)} blocker(s): " + ", ".join(f"{n} {k}" for k, n in kinds.items())
+    return f"{len(blockers)} blocker(s): " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + f" · {coverage.line()}"
