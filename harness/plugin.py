@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +24,9 @@ from harness.progress import CellProgress
 from harness.recorder import NA_KEY, RECORD_PROPERTY, RUNTIME_INFO_KEY, ResultRecorder, record_data
 from harness.shard import assign, durations_from_results
 
+if TYPE_CHECKING:
+    from reports.builder import ReportOutcome
+
 OPTIONS_KEY = pytest.StashKey[HarnessOptions]()
 PLAN_KEY = pytest.StashKey[Plan]()
 DEVICES_KEY = pytest.StashKey[dict[str, DeviceInventory]]()
@@ -31,7 +34,7 @@ DURATIONS_KEY = pytest.StashKey[dict[str, float]]()
 PROGRESS_KEY = pytest.StashKey[CellProgress]()
 AHEAD_KEY = pytest.StashKey[BootAhead]()
 ORDER_KEY = pytest.StashKey[list[str]]()
-REPORT_PATH_KEY = pytest.StashKey[Path]()
+OUTCOME_KEY = pytest.StashKey["ReportOutcome"]()
 RECORDER_NAME = "harness-recorder"
 MARKERS = {
     "cpu": "matrix cell on the host CPU", "cuda": "matrix cell on an NVIDIA GPU", "npu": "matrix cell on an Ascend NPU",
@@ -291,22 +294,44 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     found = session.config.stash.get(DEVICES_KEY, {})
     recorder.finish(exitstatus, {k: v.as_dict() for k, v in found.items()})
     try:
-        from reports.builder import build_report
+        from reports.builder import build_outcome
 
-        session.config.stash[REPORT_PATH_KEY] = build_report(recorder.out_dir)
+        outcome = session.config.stash[OUTCOME_KEY] = build_outcome(recorder.out_dir)
     except Exception as exc:  # the results are safe on disk; say how to render them later
         tr = session.config.pluginmanager.get_plugin("terminalreporter")
         msg = (f"harness: rendering the report failed ({type(exc).__name__}: {exc}); results are intact in "
                f"{recorder.out_dir / 'results.jsonl'}; retry with `harness report {recorder.out_dir}`")
         tr.write_line(msg, red=True) if tr else print(msg, file=sys.stderr)
+        if session.exitstatus == pytest.ExitCode.OK:  # no verdict: never a green exit
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
+    session.exitstatus = gated_exit(session.exitstatus, outcome.verdict)
+
+
+def gated_exit(status: int, verdict: str) -> int | pytest.ExitCode:
+    """The session's exit code once a verdict exists: 0 on GO, 1 on NO-GO.
+
+    pytest's own outcome (tests failed, no tests ran) is replaced by the verdict, which the policy
+    decides (a waived failure is GO; a run where nothing required ran is NO-GO). An interrupted
+    session (2), an internal error (3) or a usage error (4) keep their codes.
+    """
+    if status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return pytest.ExitCode.OK if verdict == "GO" else pytest.ExitCode.TESTS_FAILED
+    return status
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    path = config.stash.get(REPORT_PATH_KEY, None)
-    if path is not None:
-        terminalreporter.write_sep("-", "harness report")
-        terminalreporter.write_line(f"results: {path.parent / 'results.jsonl'}")
-        terminalreporter.write_line(f"report:  {path}")
+    outcome = config.stash.get(OUTCOME_KEY, None)
+    if outcome is None:
+        return
+    from reports.commands import verdict_lines
+
+    terminalreporter.write_sep("-", "harness verdict")
+    for i, line in enumerate(verdict_lines(outcome, limit=10)):
+        terminalreporter.write_line(line, bold=i == 0, green=i == 0 and outcome.verdict == "GO",
+                                    red=i == 0 and outcome.verdict != "GO")
+    terminalreporter.write_line(f"results: {outcome.index.parent / 'results.jsonl'}")
+    terminalreporter.write_line(f"report:  {outcome.index}")
 
 
 def _line_writer(config: pytest.Config) -> Any:

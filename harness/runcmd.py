@@ -1,4 +1,9 @@
-"""`harness run`: the matrix as a pytest session over suites/, ending with the report's path."""
+"""`harness run`: the matrix as a pytest session over suites/, ending with the verdict and the report's path.
+
+Exit status (CI gates on it): 0 GO, 1 NO-GO (including "nothing ran"), 2 bad input (an unknown
+option, model or matrix field), 130 interrupted (Ctrl-C; results so far kept, report rendered),
+3 an internal error (no verdict could be computed).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,23 +11,54 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.options import DEFAULT_OUT, DEFAULTS
+from harness.options import DEFAULT_OUT, DEFAULTS, add_options
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
-EPILOG = """Any other pytest or harness option passes through, e.g.
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+RUN_ONLY = {"--harness-out", "--harness-progress"}  # spelt --out / --no-progress here
+EPILOG = """Exit status: 0 GO, 1 NO-GO (also when nothing ran), 2 bad input, 130 interrupted, 3 internal error.
+The last lines printed are the verdict and the report path.
+
+Examples:
   harness run --matrix nightly.yaml --simulate-devices npu:8 -n 8
-  harness run --models tiny-llama -- -x -k disk"""
+  harness run --models tiny-llama -- -x -k disk
+"""
 
 
 def add_run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="boot each matrix cell's runtime, run every check, write results and an HTML report",
-                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog=EPILOG + plugin_options_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (default: %(default)s)")
     for opt, key in (("--runtimes", "runtimes"), ("--devices", "devices"), ("--models", "models"),
                      ("--offload-modes", "offload_modes"), ("--dtypes", "dtypes"), ("--tp", "tp")):
         run.add_argument(opt, default=None, help=f"comma list (default: the matrix file's, else {DEFAULTS[key]})")
     run.add_argument("--no-progress", action="store_true", help="no per-cell progress lines")
     run.set_defaults(func=run_matrix, passthrough=True)
+
+
+class _HelpCollector:
+    """Stands in for pytest's option parser to list the plugin's options in ``harness run --help``."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def getgroup(self, *_: Any) -> _HelpCollector:
+        return self
+
+    def addoption(self, *names: str, **kw: Any) -> None:
+        if set(names) & RUN_ONLY or any(n.lstrip("-") in DEFAULTS or n == "--offload-modes" for n in names):
+            return  # already a `harness run` option above
+        flag = ", ".join(names) + (f" {kw['metavar']}" if kw.get("metavar") else "")
+        text = str(kw.get("help", "")).replace("%(default)s", str(kw.get("default")))
+        self.lines.append(f"  {flag:<26} {text}" if len(flag) <= 26 else f"  {flag}\n  {'':<26} {text}")
+
+
+def plugin_options_help() -> str:
+    """Every option of the pytest plugin that `harness run` passes through, plus xdist's ``-n``."""
+    collector = _HelpCollector()
+    add_options(collector)
+    xdist = "  -n N                       run cells on N worker processes (pytest-xdist; each cell on one worker)"
+    return "\nMatrix options (passed to the harness's pytest plugin):\n" + "\n".join([*collector.lines, xdist]) + "\n"
 
 
 def pytest_argv(args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -37,24 +73,33 @@ def pytest_argv(args: argparse.Namespace, extra: list[str]) -> list[str]:
     return cmd + extra
 
 
+class OutcomeCatcher:
+    """A plugin of this one pytest session: keeps the report outcome this session rendered (if any)."""
+
+    def __init__(self) -> None:
+        self.outcome: Any = None
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        from harness.plugin import OUTCOME_KEY
+
+        self.outcome = config.stash.get(OUTCOME_KEY, None)
+
+
 def run_matrix(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
-    code = pytest.main(pytest_argv(args, extra))
-    index = out_dir(args, extra) / "index.html"
-    if index.exists():
-        print(f"\nReport: {index}")
-    else:
+    catcher = OutcomeCatcher()
+    code = pytest.main(pytest_argv(args, extra), plugins=[catcher])
+    outcome = catcher.outcome
+    if code == pytest.ExitCode.USAGE_ERROR:
+        print("\nharness run: bad input (see the error above); nothing ran and no report was written.", file=sys.stderr)
+        return EXIT_USAGE
+    if outcome is None:
         print(f"\nNo report written (no matrix test ran; pytest exit code {int(code)}).", file=sys.stderr)
-    return int(code)
+        return EXIT_INTERRUPTED if code == pytest.ExitCode.INTERRUPTED else (int(code) or 1)
+    from reports.commands import verdict_lines
 
-
-def out_dir(args: argparse.Namespace, extra: list[str]) -> Path:
-    """The run directory: --out, unless pytest's own --harness-out was passed through (it comes last, so it wins)."""
-    out = args.out
-    for i, arg in enumerate(extra):
-        if arg == "--harness-out" and i + 1 < len(extra):
-            out = Path(extra[i + 1])
-        elif arg.startswith("--harness-out="):
-            out = Path(arg.partition("=")[2])
-    return out.resolve()
+    print()
+    print(verdict_lines(outcome, limit=0)[0])
+    print(f"Report: {outcome.index}")
+    return EXIT_INTERRUPTED if code == pytest.ExitCode.INTERRUPTED else int(code)

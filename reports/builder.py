@@ -101,18 +101,23 @@ class ReportOutcome:
 
 
 def build_report(run_dir: Path) -> Path:
-    """Write ``run_dir/index.html`` (and summary.md, junit.xml); returns the HTML's path.
+    """Write ``run_dir/index.html`` (and summary.md, junit.xml); returns the HTML's path."""
+    return build_outcome(run_dir).index
+
+
+def build_outcome(run_dir: Path) -> ReportOutcome:
+    """Render ``run_dir``'s report with the environment's policy; the verdict gates the run's exit code.
 
     At the end of ``harness run`` a wrong HARNESS_POLICY / HARNESS_WAIVERS must not lose the
     report: it is rendered with the default policy and NO-GO, the error as its first blocker.
     (``harness report`` refuses instead, exit status 2.)
     """
     try:
-        return render_run(ReportInputs.from_env(run_dir)).index
+        return render_run(ReportInputs.from_env(run_dir))
     except ConfigError as exc:
         if not (run_dir / "results.jsonl").is_file():
             raise
-        return render_run(ReportInputs(run_dir=run_dir, config_error=str(exc))).index
+        return render_run(ReportInputs(run_dir=run_dir, config_error=str(exc)))
 
 
 def render_run(inputs: ReportInputs) -> ReportOutcome:

@@ -47,14 +47,37 @@ def merge_command(out_dir: Path, shard_dirs: Sequence[Path], *, baseline: Path |
                           out=out, err=err)
 
 
-def _announce(outcome: ReportOutcome, out: TextIO) -> int:
-    print(f"Verdict: {outcome.verdict}: {outcome.headline}", file=out)  # headline: counts only
-    for b in outcome.data.blockers[:20]:
+def verdict_lines(outcome: ReportOutcome, limit: int = 20) -> list[str]:
+    """The verdict as terminal lines: title and headline (with coverage), devices that did not run and
+    why, then the blockers. ``harness report`` and the end of ``harness run`` print the same lines."""
+    so = outcome.data.signoff
+    lines = [f"Verdict: {so.title} — {outcome.headline}"]
+    for count in so.coverage.axis("device"):
+        if count.planned and not count.complete:
+            why = "; ".join(f"{n} × {_clip(reason)}" for reason, n in count.skip_reasons[:2])
+            lines.append(f"  not run on {count.value}: {count.planned - count.ran} of {count.planned} cells"
+                         + (f" ({why})" if why else ""))
+    for b in outcome.data.blockers[:limit]:
         f = b.finding
         where = f" {f.cell} {f.check}" if f.cell else ""
-        print(outcome.redactor.text(f"  {f.kind}{where}: {f.reason}"), file=out)
-    if len(outcome.data.blockers) > 20:
-        print(f"  ... and {len(outcome.data.blockers) - 20} more (see the report)", file=out)
+        lines.append(f"  {f.kind}{where}: {f.reason}")
+    if len(outcome.data.blockers) > limit:
+        lines.append(f"  ... and {len(outcome.data.blockers) - limit} more (see the report)")
+    return [outcome.redactor.text(line) for line in lines]
+
+
+def _clip(text: str, width: int = 72) -> str:
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def exit_code(verdict: str) -> int:
+    """0 on GO, 1 on NO-GO: what CI gates on."""
+    return EXIT_GO if verdict == "GO" else EXIT_NO_GO
+
+
+def _announce(outcome: ReportOutcome, out: TextIO) -> int:
+    for line in verdict_lines(outcome):
+        print(line, file=out)
     print(f"Summary: {outcome.summary}\nJUnit: {outcome.junit}", file=out)
     print(f"Report: {outcome.index}", file=out)
-    return EXIT_GO if outcome.verdict == "GO" else EXIT_NO_GO
+    return exit_code(outcome.verdict)

@@ -15,8 +15,9 @@ def test_absent_npu_cells_skip_with_what_was_looked_for(matrix_suite, tmp_path):
     out = tmp_path / "run"
     result = matrix_suite.runpytest("-rs", "-m", "npu", "--devices", "cpu,npu", "--models", "tiny-llama",
                                     "--offload-modes", "none", "--harness-out", str(out))
-    assert result.ret == 0
+    assert result.ret == 1  # nothing ran: NO-GO, and the exit code says so (a nightly never passes by skipping)
     result.assert_outcomes(skipped=len(CHECKS.names()))
+    result.stdout.fnmatch_lines(["Verdict: NO-GO*nothing-ran*npu 0/1*", "*not run on npu: 1 of 1 cells*"])
     result.stdout.fnmatch_lines(["*no NPU device: looked with import torch_npu; torch.npu.device_count()*"])
     recs = records(out)
     assert {r["status"] for r in recs} == {"skipped"}
