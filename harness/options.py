@@ -47,6 +47,9 @@ def add_options(parser: Any) -> None:
     group.addoption("--boot-ahead", type=int, default=1, metavar="N",
                     help="boot up to N next cells while the current one is checked, where a card (or the CPU) is free; "
                          "0 boots each cell only when it is needed (default: %(default)s; ignored under xdist)")
+    group.addoption("--retries", type=int, default=None, metavar="N",
+                    help="boot a failing cell again once and re-check what failed, to tell flaky from broken "
+                         "(1, the default; 0: never; env HARNESS_RETRIES)")
     group.addoption("--harness-progress", action="store_true", default=False, help="print one line per cell as cells finish")
 
 
@@ -73,6 +76,7 @@ class HarnessOptions:
     lease_dir: Path | None = None
     progress: bool = False
     boot_ahead: int = 1
+    retries: int = 1
 
     @classmethod
     def from_config(cls, config: Any) -> HarnessOptions:
@@ -98,6 +102,7 @@ class HarnessOptions:
             shard_durations=Path(opt("--shard-durations")) if opt("--shard-durations") else None,
             lease_dir=Path(opt("--lease-dir")) if opt("--lease-dir") else None,
             progress=bool(opt("--harness-progress")), boot_ahead=int(ahead),
+            retries=parse_retries(opt("--retries"), os.environ),
         )
 
     def python_for(self, runtime: str) -> str:
@@ -129,6 +134,19 @@ def _devices(value: str | None, option: str) -> tuple[str, ...]:
     if bad:
         raise ConfigError(f"{option}: unknown device(s) {bad}; known: {', '.join(DEVICES)}")
     return devices
+
+
+def parse_retries(value: int | None, environ: Mapping[str, str]) -> int:
+    """--retries, else HARNESS_RETRIES, else 1; a cell is booted again at most once."""
+    raw: Any = value if value is not None else environ.get("HARNESS_RETRIES", "1")
+    try:
+        retries = int(raw)
+    except ValueError:
+        retries = -1
+    if retries not in (0, 1):
+        raise ConfigError(f"--retries / HARNESS_RETRIES takes 0 (never retry) or 1 (boot a failing cell again once), "
+                          f"got {raw!r}")
+    return retries
 
 
 def parse_simulate(value: str | None) -> dict[str, int]:

@@ -59,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is not None:  # an xdist worker: the controller probed devices and read durations once
         config.stash[DEVICES_KEY] = {k: DeviceInventory(**_tuples(v)) for k, v in worker["harness_devices"].items()}
         config.stash[DURATIONS_KEY] = worker["harness_durations"]
+        if options.retries:
+            _register_retry(config)
         return
     # an earlier run's cell durations: shards are balanced and xdist hands out cells longest first by them
     config.stash[DURATIONS_KEY] = durations_from_results(options.shard_durations or options.out_dir / "results.jsonl")
@@ -69,6 +71,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if options.boot_ahead:  # one process runs every cell in turn: overlap the next boot with the checks
         announce = config.stash[PROGRESS_KEY].booting_ahead if PROGRESS_KEY in config.stash else None
         config.stash[AHEAD_KEY] = BootAhead(options.boot_ahead, announce)
+    if options.retries and config.getoption("dist", "no") == "no":  # xdist workers register their own
+        _register_retry(config)
+
+
+def _register_retry(config: pytest.Config) -> None:
+    """Failing cells boot again once after the others ran (harness/retry.py); nothing boots ahead then."""
+    from harness.retry import CellRetry
+
+    def stop_booting_ahead() -> None:
+        ahead = config.stash.get(AHEAD_KEY, None)
+        if ahead is not None:
+            ahead.close()
+            del config.stash[AHEAD_KEY]
+
+    config.pluginmanager.register(CellRetry(stop_booting_ahead), "harness-retry")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

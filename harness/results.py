@@ -2,7 +2,8 @@
 
 ``results.jsonl`` fields: run_id, cell, runtime, device, model, offload, dtype, tp, check, status
 (pass|fail|error|skipped|na), reason, metrics (object), duration_s, and optionally boot_s, details,
-log_path, log_tail, fingerprint, command, workarounds, simulated; ``schema`` since record schema 2.
+log_path, log_tail, fingerprint, command, workarounds, simulated; ``schema`` since record schema 2;
+``attempt`` and ``flake`` since 3.
 ``manifest.json``: schema, run_id, harness/python/package versions, host, devices seen, start/end,
 argv, status (running|complete|interrupted). The versions are documented in docs/reports.md.
 
@@ -10,6 +11,9 @@ Record schema history (readers accept every version up to ``RECORD_SCHEMA``):
 
 - 1: no ``schema`` field (harness 0.1.0).
 - 2: every record carries ``"schema": 2``; fields otherwise unchanged.
+- 3: ``attempt`` (1; 2 for a failing cell booted again and re-checked) and ``flake`` (on a retry:
+  ``flaky`` passed on retry, ``broken`` failed on both boots, ``nondeterministic`` the two boots
+  disagree beyond tolerance); both attempts are kept, the retry last.
 
 A record from a newer schema still loads (unknown fields are ignored) and is counted in
 ``LoadedResults.newer``, so a report can say an upgrade would show more.
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, final
 
 MANIFEST_SCHEMA = 1
-RECORD_SCHEMA = 2
+RECORD_SCHEMA = 3
 SCHEMA_VERSION = MANIFEST_SCHEMA  # kept for callers of the first release
 Status = Literal["pass", "fail", "error", "skipped", "na"]
 STATUSES: tuple[str, ...] = ("pass", "fail", "error", "skipped", "na")
@@ -58,6 +62,8 @@ class ResultRecord:
     command: str | None = None
     workarounds: tuple[str, ...] = ()
     simulated: bool = False
+    attempt: int = 1
+    flake: str = ""
     schema: int = RECORD_SCHEMA
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@
       models: [qwen3-30b-a3b]
       min_cells: 8                     # at least this many cells ran
     allow_nothing_ran: false           # true: a run where nothing required ran is GO (default false: NO-GO)
+    flaky_blocks: false                # true: a check that passed only when its cell was booted again blocks
     tolerances:                        # metric drift vs the baseline (defaults in docs/reports.md)
       accuracy.pass_rate: {abs: 0.05}
 """
@@ -85,6 +86,7 @@ class Policy:
     is_default: bool = False
     require: CoverageRule = CoverageRule()
     allow_nothing_ran: bool = False
+    flaky_blocks: bool = False
 
     @classmethod
     def default(cls) -> Policy:
@@ -98,17 +100,17 @@ class Policy:
         spec = load_spec(path, "policy", str(EXAMPLE))
         data = spec.data
         check_keys(spec, (), data, {"required"},
-                   {"schema", "name", "require_complete", "tolerances", "require", "allow_nothing_ran"})
+                   {"schema", "name", "require_complete", "tolerances", "require", "allow_nothing_ran", "flaky_blocks"})
         _check_schema(spec, data.get("schema", POLICY_SCHEMA))
         rules = data["required"]
         if not isinstance(rules, list) or not rules:
             raise spec.error(("required",), f"expected a non-empty list of rules, got {rules!r}",
                              "write required: [{cells: '*-npu-*', checks: [accuracy]}]")
-        complete, nothing = (_flag(spec, data, key, default) for key, default in
-                             (("require_complete", True), ("allow_nothing_ran", False)))
+        complete, nothing, flaky = (_flag(spec, data, key, default) for key, default in
+                                    (("require_complete", True), ("allow_nothing_ran", False), ("flaky_blocks", False)))
         return cls(str(data.get("name") or path.stem), tuple(_rule(spec, i, r) for i, r in enumerate(rules)),
                    complete, _tolerances(spec, data.get("tolerances") or {}), str(path),
-                   require=_coverage_rule(spec, data.get("require")), allow_nothing_ran=nothing)
+                   require=_coverage_rule(spec, data.get("require")), allow_nothing_ran=nothing, flaky_blocks=flaky)
 
 
 def _flag(spec: SpecFile, data: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -32,7 +32,7 @@ from reports.policy import CoverageRule, Policy, RequiredRule
 from reports.waivers import Waiver
 
 Verdict = Literal["GO", "NO-GO"]
-FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "not-covered", "config"]
+FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "not-covered", "flaky", "config"]
 
 
 @final
@@ -71,6 +71,7 @@ class SignOff:
     not_applicable: int
     today: dt.date
     coverage: Coverage = dataclasses.field(default_factory=lambda: Coverage.from_records(()))
+    flaky: tuple[Finding, ...] = ()  # passed only when the cell was booted again (not blocking under this policy)
 
     @property
     def go(self) -> bool:
@@ -88,7 +89,7 @@ class SignOff:
         blockers = (finding, *self.blockers)
         return dataclasses.replace(self, verdict="NO-GO", blockers=blockers,
                                    headline=_headline("NO-GO", blockers, self.waived, self.satisfied, self.required,
-                                                      self.coverage))
+                                                      self.coverage, self.flaky))
 
 
 def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, waivers: Sequence[Waiver],
@@ -97,7 +98,10 @@ def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, w
     by_cell: dict[str, dict[str, ResultRecord]] = {}
     for r in records:
         by_cell.setdefault(r.cell, {})[r.check] = r
-    problems, satisfied, na = _judge(by_cell, policy.rules)
+    problems, satisfied, na, flaky = _judge(by_cell, policy.rules)
+    if policy.flaky_blocks:  # a pass only on the retry does not satisfy this policy
+        problems += flaky
+        satisfied -= len(flaky)
     blockers: list[Finding] = []
     waived: list[Finding] = []
     used: set[int] = set()
@@ -122,8 +126,9 @@ def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, w
                                                           f"absent ({coverage.line()})"))
     stale = tuple(StaleWaiver(w, _stale_why(w, by_cell)) for w in waivers if id(w) not in used)
     verdict = "NO-GO" if blockers else "GO"
-    return SignOff(verdict, _headline(verdict, blockers, waived, satisfied, required, coverage), policy,
-                   tuple(blockers), tuple(waived), stale, required, satisfied, na, today, coverage)
+    shown_flaky = () if policy.flaky_blocks else tuple(flaky)
+    return SignOff(verdict, _headline(verdict, blockers, waived, satisfied, required, coverage, shown_flaky), policy,
+                   tuple(blockers), tuple(waived), stale, required, satisfied, na, today, coverage, shown_flaky)
 
 
 def _not_covered(coverage: Coverage, rule: CoverageRule) -> list[Finding]:
@@ -146,8 +151,9 @@ def _not_covered(coverage: Coverage, rule: CoverageRule) -> list[Finding]:
 
 
 def _judge(by_cell: Mapping[str, Mapping[str, ResultRecord]],
-           rules: Sequence[RequiredRule]) -> tuple[list[Finding], int, int]:
-    """Problems (unwaived as yet), the count of satisfied items and of N/A items."""
+           rules: Sequence[RequiredRule]) -> tuple[list[Finding], int, int, list[Finding]]:
+    """Problems (unwaived as yet), the count of satisfied items and of N/A items, and the flaky passes
+    (counted as satisfied). The last record of a (cell, check) decides: a retry's, when there is one."""
     seen: dict[tuple[str, str], bool] = {}  # (cell, check) → allow_skipped of any rule requiring it
     problems: list[Finding] = []
     for rule in rules:
@@ -165,6 +171,7 @@ def _judge(by_cell: Mapping[str, Mapping[str, ResultRecord]],
                 key = (cell, check)
                 seen[key] = seen.get(key, False) or rule.allow_skipped
     satisfied = na = 0
+    flaky: list[Finding] = []
     for (cell, check), allow_skipped in seen.items():
         rec = by_cell[cell].get(check)
         if rec is None:
@@ -176,13 +183,16 @@ def _judge(by_cell: Mapping[str, Mapping[str, ResultRecord]],
                                                             "never count towards sign-off"))
         elif rec.status == "pass":
             satisfied += 1
+            if rec.flake == "flaky":
+                flaky.append(Finding("flaky", cell, check, "failed, then passed when the cell was booted again"))
         elif rec.status == "skipped":
             if allow_skipped:
                 continue
             problems.append(Finding("missing", cell, check, f"skipped: {rec.reason}"))
         else:
-            problems.append(Finding(rec.status, cell, check, rec.reason))
-    return problems, satisfied, na
+            why = f"{rec.flake} (failed on both boots): {rec.reason}" if rec.flake else rec.reason
+            problems.append(Finding(rec.status, cell, check, why))
+    return problems, satisfied, na, flaky
 
 
 def _fn(name: str, pattern: str) -> bool:
@@ -198,10 +208,10 @@ def _stale_why(w: Waiver, by_cell: Mapping[str, Mapping[str, ResultRecord]]) -> 
 
 
 def _headline(verdict: str, blockers: Sequence[Finding], waived: Sequence[Finding], satisfied: int, required: int,
-              coverage: Coverage) -> str:
+              coverage: Coverage, flaky: Sequence[Finding] = ()) -> str:
     """``24 of 24 required result(s) passed · ran 8 of 64 planned cells: cpu 8/16 · cuda 0/24 · npu 0/24``."""
     if verdict == "GO":
-        extra = f"; {len(waived)} waived" if waived else ""
+        extra = (f"; {len(waived)} waived" if waived else "") + (f"; {len(flaky)} flaky (passed on retry)" if flaky else "")
         return f"{satisfied} of {required} required result(s) passed{extra} · {coverage.line()}"
     kinds: dict[str, int] = {}
     for b in blockers:

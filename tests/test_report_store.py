@@ -18,7 +18,7 @@ V1_LINE = {"run_id": "old", "cell": "hf-cpu-m-none", "runtime": "hf", "device": 
 
 def test_records_are_written_with_the_current_schema(tmp_path):
     ResultWriter(tmp_path / "results.jsonl").write(rec("hf-cpu-m-none", "accuracy", "pass"))
-    assert json.loads((tmp_path / "results.jsonl").read_text())["schema"] == RECORD_SCHEMA == 2
+    assert json.loads((tmp_path / "results.jsonl").read_text())["schema"] == RECORD_SCHEMA == 3
 
 
 def test_schema_1_records_and_manifests_still_load(tmp_path):
