@@ -15,8 +15,9 @@ from typing import Any, NamedTuple, final
 from harness.matrix import DEVICES
 from harness.results import ResultRecord
 from reports.diff import RunDiff
-from reports.drift import as_number
 from reports.environment import Environment, build_environment
+from reports.figures import Fact, facts, number, seconds
+from reports.overview import Folded, Heatmap, RowLike, fold, heatmap
 from reports.portability import PortabilitySection
 from reports.redact import Redactor
 from reports.signoff import Finding, SignOff
@@ -54,14 +55,30 @@ class GridRow:
     common_reason: str | None = None
     anchor: str = ""
 
+    @property
+    def boot(self) -> str:
+        """Boot time for people: ``2.5 s`` (empty when the cell did not boot)."""
+        return seconds(self.boot_s)
+
 
 @final
 @dataclasses.dataclass(frozen=True)
 class ModelGrid:
+    """One model's cells: ``rows`` all of them (matrix order); ``ran`` those that ran, failing first;
+    ``folded`` the others, one line per reason."""
+
     model: str
     checks: tuple[str, ...]
     rows: tuple[GridRow, ...]
     counts: Mapping[str, int]
+    ran: tuple[GridRow, ...] = ()
+    idle: tuple[GridRow, ...] = ()
+    folded: tuple[Folded, ...] = ()
+
+    @property
+    def idle_count(self) -> int:
+        """Cells that did not run and were planned (N/A cells are not)."""
+        return sum(len(f.cells) for f in self.folded if f.status != "na")
 
 
 class Answer(NamedTuple):
@@ -110,8 +127,8 @@ class CheckDrill:
     tables: tuple[DetailTable, ...]
     history: tuple[tuple[str, str], ...]  # (run_id, status), oldest first, this run last; only for problems
     history_note: str                      # e.g. "pass in 29 of 29 earlier runs", when no strip is shown
-    metrics: str                           # "correct 12 · total 12 · pass_rate 1"
-    facts: str                             # the details' plain values: "reference_path /refs/x.json"
+    figures: tuple[Fact, ...]              # ("correct", "12/12 (100%)"), ("max |Δ|", "3.1e-7"); empty ones left out
+    took: str                              # "55 ms", "4.2 s"
     omitted: int                           # evidence rows not shown (all of them are in results.jsonl)
 
 
@@ -129,6 +146,16 @@ class CellDrill:
     log_tail: str
     checks: tuple[CheckDrill, ...]
     open: bool
+
+    @property
+    def log_href(self) -> str:
+        """The log relative to the report (``logs/<cell>.log``), so the link works wherever the run dir is copied."""
+        parts = self.log_path.replace("\\", "/").rsplit("/", 2)
+        return f"logs/{parts[-1]}" if len(parts) > 1 and parts[-2] == "logs" else ""
+
+    @property
+    def boot(self) -> str:
+        return seconds(self.boot_s)
 
 
 @final
@@ -157,6 +184,17 @@ class ReportData:
     workarounds: tuple[str, ...]
     generated: str
     portability: PortabilitySection | None = None  # from portability.json, when the run has one
+    heatmap: Heatmap = Heatmap((), (), ())
+
+    @property
+    def ran_grids(self) -> tuple[ModelGrid, ...]:
+        """Models with at least one cell that ran, those with failures first."""
+        return tuple(g for g in self.grids if g.ran)
+
+    @property
+    def idle_grids(self) -> tuple[ModelGrid, ...]:
+        """Models none of whose cells ran: one line each."""
+        return tuple(g for g in self.grids if not g.ran)
 
     @property
     def verdict(self) -> str:
@@ -187,15 +225,15 @@ def figure(rec: ResultRecord) -> str:
     if rec.check == "accuracy" and "correct" in m:
         return f"{m['correct']}/{m['total']}"
     if rec.check == "weight_parity" and "tensors_compared" in m:
-        by_value = f"{m['tensors_compared']} tensors, max|Δ| {_short(m.get('max_abs'))}" if m["tensors_compared"] else ""
+        by_value = f"{m['tensors_compared']} tensors, max|Δ| {number(m.get('max_abs'))}" if m["tensors_compared"] else ""
         differ = m.get("tensors_digest_differs") or 0
         by_digest = (f"{m['tensors_by_digest']} by digest" + (f", {differ} differ" if differ else "")
                      if m.get("tensors_by_digest") else "")
         return " + ".join(x for x in (by_value, by_digest) if x) or "0 tensors"
     if "max_abs_delta" in m:
-        return f"max|Δ| {_short(m['max_abs_delta'])}"
-    key = next(iter(m), None)
-    return f"{key}={_short(m[key])}" if key else rec.status
+        return f"max|Δ| {number(m['max_abs_delta'])}"
+    first = next(iter(facts(rec.check, m, {})), None)
+    return f"{first.label} {first.value}" if first else rec.status
 
 
 def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_note: str, trends: Trends,
@@ -206,7 +244,7 @@ def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_no
     waived = {(f.cell, f.check): f.waiver.label for f in signoff.waived if f.waiver}
     blocking = {(f.cell, f.check) for f in signoff.blockers}
     history = trends.runs[:-1] if trends.runs else ()
-    grids = _grids(records, changes, waived, blocking)
+    grids = _grids(records, changes, waived, blocking, signoff.coverage.states)
     drills = tuple(_drill(row, g.model, changes, waived, blocking, history) for g in grids for row in g.rows)
     # run-level blockers first, then what broke since the baseline, then the rest in policy order
     blockers = tuple(sorted((Blocker(f, changes.get((f.cell, f.check), ""), _streak(f, history)) for f in signoff.blockers),
@@ -215,11 +253,13 @@ def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_no
                       dict(Counter(r.status for r in records)), grids, drills, trends,
                       environment or build_environment(run.manifest.raw, records, Redactor()),
                       run.skipped_lines, _notes(run), tuple(sorted({w for r in records for w in r.workarounds})),
-                      dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+                      dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                      heatmap=heatmap({g.model: [_rowlike(r) for r in g.rows] for g in grids}, signoff.coverage.states))
 
 
-def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], str],
-           waived: Mapping[tuple[str, str], str], blocking: set[tuple[str, str]]) -> tuple[ModelGrid, ...]:
+def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], str], waived: Mapping[tuple[str, str], str],
+           blocking: set[tuple[str, str]], states: Mapping[str, str]) -> tuple[ModelGrid, ...]:
+    """One grid per model; models with a failing cell first, then those that ran, then the rest (by name)."""
     by_model: dict[str, dict[str, dict[str, ResultRecord]]] = {}
     checks_of: dict[str, dict[str, None]] = {}
     for r in records:
@@ -230,8 +270,20 @@ def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], st
         ordered = sorted(cells.items(), key=lambda item: _row_order(next(iter(item[1].values()))))
         rows = tuple(_row(cell_id, res, changes, waived, blocking) for cell_id, res in ordered)
         counts = Counter(r.status for res in cells.values() for r in res.values())
-        grids.append(ModelGrid(model, tuple(checks_of[model]), rows, dict(counts)))
-    return tuple(grids)
+        ran = tuple(sorted((r for r in rows if states.get(r.cell) in ("ran", "simulated")),
+                           key=lambda r: STATUS_ORDER.index(r.status) if r.status in STATUS_ORDER else 0))
+        idle = tuple(r for r in rows if states.get(r.cell) not in ("ran", "simulated"))
+        grids.append(ModelGrid(model, tuple(checks_of[model]), rows, dict(counts), ran, idle,
+                               fold([_rowlike(r) for r in idle])))
+    return tuple(sorted(grids, key=lambda g: (not (g.counts.get("fail") or g.counts.get("error")), not g.ran)))
+
+
+def _rowlike(row: GridRow) -> RowLike:
+    """What the heatmap and the folding read of a grid row."""
+    first = next(iter(row.results.values())).record
+    reason = row.common_reason or next((gc.record.reason for gc in row.results.values() if gc.record.status == row.status), "")
+    return RowLike(row.cell, row.anchor, first.runtime, first.device, first.offload, row.status, reason or "",
+                   any(gc.change == "new-failure" for gc in row.results.values()))
 
 
 def _row_order(r: ResultRecord) -> tuple[Any, ...]:
@@ -286,10 +338,9 @@ def _check_drill(rec: ResultRecord, fig: str, change: str, waiver: str, history:
     past = [h.statuses.get(key, "absent") for h in history]
     notable = rec.status in ("fail", "error") or bool(change) or bool(waiver)
     strip = (*zip((h.run_id for h in history), past), ("this run", rec.status)) if notable else ()
-    metrics = " · ".join(f"{k} {_short(v)}" for k, v in (rec.metrics or {}).items() if not isinstance(v, (Mapping, list)))
-    facts = " · ".join(f"{k} {_short(v)}" for k, v in d.items() if not isinstance(v, (Mapping, list)))
     return CheckDrill(rec.check, rec, fig, change, waiver, answers, tensors, unavailable, tables, tuple(strip),
-                      _history_note(past, rec.status), metrics, facts, omitted)
+                      _history_note(past, rec.status), facts(rec.check, rec.metrics or {}, d),
+                      seconds(rec.duration_s) if rec.duration_s else "", omitted)
 
 
 def _history_note(past: Sequence[str], status: str) -> str:
@@ -299,9 +350,11 @@ def _history_note(past: Sequence[str], status: str) -> str:
 
 
 def _table(title: str, items: Any) -> DetailTable:
+    """Rows of objects as text; columns empty in every row are left out, headers made readable."""
     rows = _dicts(items)
-    columns = tuple(dict.fromkeys(k for row in rows for k in row))[:10]
-    return DetailTable(title, columns, tuple(tuple(_short(row.get(c)) for c in columns) for row in rows))
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row) if any(_short(row.get(k)) for row in rows)][:10]
+    return DetailTable(title.replace("_", " "), tuple(k.replace("_", " ") for k in keys),
+                       tuple(tuple(_short(row.get(k)) for k in keys) for row in rows))
 
 
 def _streak(f: Finding, history: Sequence[RunSummary]) -> int:
@@ -335,10 +388,7 @@ def _dicts(value: Any) -> list[Mapping[str, Any]]:
 def _short(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k}={_short(v)}" for k, v in value.items())
-    v = as_number(value)
-    if v is not None and not isinstance(value, int):
-        return f"{v:.4g}"
-    return "" if value is None else str(value)
+    return number(value)
 
 
 def _s(value: Any) -> str:

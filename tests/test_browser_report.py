@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reports.builder import ReportInputs, render_run
-from tests.reportruns import TODAY, nightly_pair
+from tests.reportruns import TODAY, nightly_pair, rec, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -45,6 +45,29 @@ def browser():
 def report(tmp_path) -> Path:
     _, now = nightly_pair(tmp_path)
     return render_run(ReportInputs(run_dir=now, today=TODAY, environ={})).index
+
+
+@pytest.fixture
+def default_like_report(tmp_path) -> Path:
+    """Like the default run: 4 tiny models ran on the CPU, 4 real ones skipped everywhere, no CUDA or NPU device."""
+    records = []
+    for model in ("tiny-llama", "tiny-qwen2-moe", "tiny-qwen3-moe", "tiny-glm4-moe-lite", "glm-4.7-flash",
+                  "deepseek-v2-lite", "qwen3-30b-a3b", "llama-3.1-8b-instruct"):
+        for device in ("cpu", "cuda", "npu"):
+            for offload in ("none", "cpu", "disk"):
+                cell = f"hf-{device}-{model}-{offload}"
+                for check in ("accuracy", "weight_parity", "logprob_parity"):
+                    if device == "cpu" and offload == "cpu":
+                        records.append(rec(cell, check, "na", reason="cpu offload means nothing on the cpu"))
+                    elif not model.startswith("tiny"):
+                        records.append(rec(cell, check, "skipped", reason=f"model {model} needs a local checkpoint: "
+                                                                          "set HARNESS_MODEL_ROOT"))
+                    elif device != "cpu":
+                        records.append(rec(cell, check, "skipped", reason=f"no {device.upper()} device: looked with torch"))
+                    else:
+                        records.append(rec(cell, check, "pass", boot_s=2.5, log_path=f"/r/logs/{cell}.log"))
+    run = write_run(tmp_path / "latest", records, argv=["harness", "run"])
+    return render_run(ReportInputs(run_dir=run, today=TODAY, environ={})).index
 
 
 def artifacts() -> Path:
@@ -81,3 +104,21 @@ def test_report_in_chromium(browser, report):
 
     page.screenshot(path=str(artifacts() / "report.png"), full_page=True)
     assert problems == []
+
+
+def test_verdict_coverage_and_heatmap_are_on_the_first_screen(browser, default_like_report):
+    """At 1400×900 a release manager sees the verdict, what ran per device and the heatmap without scrolling."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(default_like_report.as_uri())
+    verdict, coverage, heatmap = page.locator("#verdict"), page.locator("#coverage"), page.locator("#heatmap")
+    assert verdict.get_attribute("data-title") == "GO on cpu only" and "GO on cpu only" in verdict.inner_text()
+    for element in (verdict, coverage, heatmap):
+        box = element.bounding_box()
+        assert element.is_visible() and box is not None and box["y"] + box["height"] <= 900, box
+    assert page.locator('#coverage tr[data-value="npu"]').get_attribute("data-ran") == "0"
+    assert page.locator("#heatmap tr[data-heat-model]").count() == 8
+    page.screenshot(path=str(artifacts() / "first-screen.png"))  # the first screen, as a release manager sees it
+    assert page.locator("#heatmap td.sq.h-pass").count() == 8 and page.locator("#heatmap td.sq.h-skipped").count() > 0
+    page.locator('#heatmap tr[data-heat-model="tiny-llama"] td.h-pass a').first.click()  # a square opens its drill-down
+    assert page.evaluate("location.hash") == "#drill-hf-cpu-tiny-llama-none"
+    assert page.locator("details.idle-model").count() == 4  # the real models: one line each

@@ -86,7 +86,10 @@ def test_logprob_parity_evidence_is_a_table_and_its_figure_the_worst_delta(tmp_p
                                       "divergence": {"step": 2, "reference": "Paris", "runtime": "Lyon"}}]})])
     html = out.index.read_text()
     assert "max|Δ| 0.25" in html and 'data-detail="prompts"' in html
-    assert "step=2, reference=Paris, runtime=Lyon" in html and "reference_path /refs/tiny.json" in html
+    assert "step=2, reference=Paris, runtime=Lyon" in html and "reference_path" not in html  # no raw key dumps
+    figures = parse_report(html).figures["hf-npu-m-none::logprob_parity"]
+    assert figures["reference file"] == "/refs/tiny.json" and figures["max |Δ logprob|"] == "0.25"
+    assert figures["tokens agree"] == "90%"
 
 
 def test_weight_parity_by_digest_shows_digest_counts_and_the_differing_tensor(tmp_path):
