@@ -4,6 +4,7 @@
 matches the fnmatch pattern. Modes reproduce what runtimes do on new hardware:
 
 - ``crash_on_boot``: print a traceback and exit 3 before serving;
+- ``crash_on_boot_once``: the same, on the cell's first boot only (needs HARNESS_HF_CHAOS_STATE): a flake;
 - ``hang_on_boot``: never start serving (readiness never succeeds);
 - ``kill_on_generate``: SIGKILL itself on the first /generate (a crash mid-check);
 - ``oom_on_generate``: the same signal the kernel's OOM killer sends, after a line saying so;
@@ -22,7 +23,7 @@ import time
 
 CHAOS_ENV = "HARNESS_HF_CHAOS"
 STATE_ENV = "HARNESS_HF_CHAOS_STATE"
-MODES = ("crash_on_boot", "hang_on_boot", "kill_on_generate", "oom_on_generate", "port_taken_once")
+MODES = ("crash_on_boot", "crash_on_boot_once", "hang_on_boot", "kill_on_generate", "oom_on_generate", "port_taken_once")
 
 
 def mode() -> str | None:
@@ -40,7 +41,7 @@ def mode() -> str | None:
 def before_serving(host: str, port: int) -> socket.socket | None:
     """Apply boot-time chaos; returns a socket that keeps the port taken, if any."""
     chosen = mode()
-    if chosen == "crash_on_boot":  # like a real crash log: markup from model code, config echoed with secrets
+    if chosen == "crash_on_boot" or (chosen == "crash_on_boot_once" and _first_time("boot")):  # like a real crash log: markup from model code, config echoed with secrets
         print(f"config: hf_token={os.environ.get('HF_TOKEN', '')} note=<script>alert('log')</script>", file=sys.stderr)
         print("Traceback (most recent call last):\n  File \"model_loader.py\", line 1\n"
               "ModuleNotFoundError: No module named 'sgl_kernel'", file=sys.stderr, flush=True)

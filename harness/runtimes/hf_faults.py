@@ -10,12 +10,16 @@ run is never mistaken for a clean one. The fault table is in docs/numerics.md.
 from __future__ import annotations
 
 import dataclasses
+import os
+import random
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 FAULT_ENV = "HARNESS_HF_FAULT"
+STATE_ENV = "HARNESS_HF_CHAOS_STATE"  # a directory where test-only faults count boots (shared with hf_chaos)
 VOCAB_PAD = 64  # SGLang pads vocab rows to a multiple of 64 (DEFAULT_VOCAB_PADDING_SIZE)
 
 
@@ -125,6 +129,26 @@ def attn_scaled(model: torch.nn.Module) -> str:
 FAULTS: dict[str, Callable[[torch.nn.Module], str]] = {
     f.__name__: f for f in (moe_expert_transposed, tp_shard_zeroed, bf16_rounded, norm_reset, attn_scaled)
 }
+
+
+def norm_jitter(model: torch.nn.Module) -> str:
+    """The last layer's post-attention norm scaled by a factor that changes from boot to boot, so two
+    boots of the cell disagree: 1.25, 1.75, 2.25, ... by the boots counted in $HARNESS_HF_CHAOS_STATE,
+    else drawn at random in [1.2, 2)."""
+    name = _pick(model, r"layers\.\d+\.post_attention_layernorm\.weight$", "post-attention norm", last=True)
+    factor = 1.25 + 0.5 * _boots_before("jitter") if os.environ.get(STATE_ENV) else 1.2 + 0.8 * random.random()
+    return _modify(model, name, lambda t: t * factor) + f" scaled by {factor:.3f} (differs per boot)"
+
+
+def _boots_before(tag: str) -> int:
+    """How many earlier boots of this cell counted ``tag`` in the chaos state dir (this one is counted too)."""
+    state, cell = Path(os.environ[STATE_ENV]), os.environ.get("HARNESS_CELL", "cell")
+    n = len(list(state.glob(f"{cell}.{tag}.*")))
+    (state / f"{cell}.{tag}.{n}").touch()
+    return n
+
+
+FAULTS[norm_jitter.__name__] = norm_jitter
 
 
 # ---- views: the weights endpoint shows SGLang's names (computation untouched) ------------------
