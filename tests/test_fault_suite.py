@@ -122,7 +122,9 @@ def test_taken_port_and_stale_lease_are_recovered(scenario, tmp_path):
                    "--offload-modes", "none", "--lease-dir", str(tmp_path / "leases"),
                    env={"HARNESS_HF_CHAOS": "*=port_taken_once", "HARNESS_HF_CHAOS_STATE": str(state)})
     log = (scenario / "logs" / "hf-npu-tiny-llama-none.log").read_text()
-    assert done.returncode == 0, done.stdout[-3000:] + log[-3000:]
+    # recovered: every check passes; the verdict is NO-GO only because simulated results never count
+    assert {r["status"] for r in records(scenario).values()} == {"pass"}, done.stdout[-3000:] + log[-3000:]
+    assert done.returncode == 1 and "simulated devices never count" in done.stdout
     assert "Address already in use" in log and log.count("[hf_server] ready on") == 1, log[-3000:]
 
 
@@ -146,9 +148,9 @@ def test_broken_inputs_give_one_clear_error(scenario, tmp_path):
     bad = tmp_path / "m.yaml"
     bad.write_text("devices: [cpu]\nmodels: [tiny-llama\n")
     done = harness(scenario, "--matrix", str(bad))
-    assert done.returncode == 4 and f"{bad}: line" in done.stderr and "not valid YAML" in done.stderr
+    assert done.returncode == 2 and f"{bad}: line" in done.stderr and "not valid YAML" in done.stderr  # bad input
     done = harness(scenario, "--models", "llama-9000", "--devices", "tpu")
-    assert done.returncode == 4 and "known: cpu, cuda, npu, rocm, xpu" in done.stderr
+    assert done.returncode == 2 and "known: cpu, cuda, npu, rocm, xpu" in done.stderr
     run = tmp_path / "old"
     run.mkdir()
     (run / "manifest.json").write_text('{"run_id": "r0", "status": "complete"}')
