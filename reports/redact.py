@@ -73,6 +73,10 @@ class Redactor:
             return done
         return self._mask(value)
 
+    def mask(self, value: str) -> str:
+        """``value`` with every secret masked, not memoised (for streams of distinct lines: logs)."""
+        return self._mask(value) if len(value) >= 4 else value
+
     def _mask(self, value: str) -> str:
         if self._known_re is not None:
             value = self._known_re.sub(MASK, value)

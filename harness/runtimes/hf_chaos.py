@@ -9,6 +9,10 @@ matches the fnmatch pattern. Modes reproduce what runtimes do on new hardware:
 - ``oom_on_generate``: the same signal the kernel's OOM killer sends, after a line saying so;
 - ``port_taken_once``: the first boot of the cell finds its port taken (a real EADDRINUSE).
 
+``HARNESS_HF_ECHO_SECRETS=1`` (any mode, or none) makes the server print the values of its
+secret-looking environment variables (``HF_TOKEN``, ``*_KEY``, ``*_TOKEN``, ``*_SECRET``) at boot,
+bare and as ``name: value``, as careless runtimes do: the harness must mask them in its files.
+
 Standalone: imported by hf_server.py from its own directory, stdlib only.
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 
 CHAOS_ENV = "HARNESS_HF_CHAOS"
 STATE_ENV = "HARNESS_HF_CHAOS_STATE"
+ECHO_ENV = "HARNESS_HF_ECHO_SECRETS"
 MODES = ("crash_on_boot", "hang_on_boot", "kill_on_generate", "oom_on_generate", "port_taken_once")
 
 
@@ -39,6 +44,8 @@ def mode() -> str | None:
 
 def before_serving(host: str, port: int) -> socket.socket | None:
     """Apply boot-time chaos; returns a socket that keeps the port taken, if any."""
+    if os.environ.get(ECHO_ENV):
+        echo_secrets()
     chosen = mode()
     if chosen == "crash_on_boot":  # like a real crash log: markup from model code, config echoed with secrets
         print(f"config: hf_token={os.environ.get('HF_TOKEN', '')} note=<script>alert('log')</script>", file=sys.stderr)
@@ -54,6 +61,15 @@ def before_serving(host: str, port: int) -> socket.socket | None:
         thief.listen()
         return thief
     return None
+
+
+def echo_secrets() -> None:
+    """Print secret-looking environment values, bare and labelled, on stdout and stderr."""
+    for name, value in sorted(os.environ.items()):
+        upper = name.upper()
+        if value and (upper == "HF_TOKEN" or upper.endswith(("_KEY", "_TOKEN", "_SECRET"))):
+            print(f"auth: trying credential {value} from the environment", flush=True)
+            print(f"{name.lower()}: {value}", file=sys.stderr, flush=True)
 
 
 def on_generate() -> None:
