@@ -1,6 +1,7 @@
 """Secrets masked in the files of a run directory: logs (as bytes, any encoding), nested files, log tails."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -89,3 +90,19 @@ def test_a_boot_crash_masks_the_log_before_its_tail_is_attached(tmp_path):
         server.wait_ready(lambda: False)
     assert KEY not in info.value.log_tail and f"auth {MASK}" in info.value.log_tail
     assert KEY.encode() not in server.spec.log_path.read_bytes()
+
+
+def test_json_and_json_lines_stay_valid_and_only_changed_lines_are_rewritten(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    escaped = {"cell": "c", "log_tail": 'config: HF_TOKEN="x" then "quoted" and ' + HF, "n": 1}
+    untouched = '{"cell": "d",  "odd spacing": true}\n'
+    (run / "results.jsonl").write_text(json.dumps(escaped) + "\n" + untouched + "{torn line with " + HF + "\n")
+    (run / "manifest.json").write_text(json.dumps({"argv": ["--hf-token", HF], "env": {"MY_SERVICE_KEY": KEY}}, indent=2))
+    changed, _ = redact_tree(run, Redactor.from_sources({"HF_TOKEN": HF}))
+    assert len(changed) == 2
+    first, second, third = (run / "results.jsonl").read_text().splitlines(keepends=True)
+    assert json.loads(first)["log_tail"].endswith(f"and {MASK}") and second == untouched  # unchanged line kept byte for byte
+    assert third == "{torn line with ***\n"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest == {"argv": ["--hf-token", MASK], "env": {"MY_SERVICE_KEY": MASK}}
