@@ -10,7 +10,7 @@ matches the fnmatch pattern. Modes reproduce what runtimes do on new hardware:
 - ``port_taken_once``: the first boot of the cell finds its port taken (a real EADDRINUSE).
 
 ``HARNESS_HF_ECHO_SECRETS=1`` (any mode, or none) makes the server print the values of its
-secret-looking environment variables (``HF_TOKEN``, ``*_KEY``, ``*_TOKEN``, ``*_SECRET``) at boot,
+secret-looking environment variables (``HF_TOKEN``, ``*_KEY``, ``*_TOKEN``, ``*_SECRET``) when it starts,
 bare and as ``name: value``, as careless runtimes do: the harness must mask them in its files.
 
 Standalone: imported by hf_server.py from its own directory, stdlib only.
@@ -44,8 +44,6 @@ def mode() -> str | None:
 
 def before_serving(host: str, port: int) -> socket.socket | None:
     """Apply boot-time chaos; returns a socket that keeps the port taken, if any."""
-    if os.environ.get(ECHO_ENV):
-        echo_secrets()
     chosen = mode()
     if chosen == "crash_on_boot":  # like a real crash log: markup from model code, config echoed with secrets
         print(f"config: hf_token={os.environ.get('HF_TOKEN', '')} note=<script>alert('log')</script>", file=sys.stderr)
@@ -90,3 +88,7 @@ def _first_time(tag: str) -> bool:
         return False
     open(marker, "w").close()
     return True
+
+
+if os.environ.get(ECHO_ENV):  # at import, i.e. as the server boots, before any chaos mode applies
+    echo_secrets()
