@@ -26,7 +26,6 @@ import time
 
 CHAOS_ENV = "HARNESS_HF_CHAOS"
 STATE_ENV = "HARNESS_HF_CHAOS_STATE"
-ECHO_ENV = "HARNESS_HF_ECHO_SECRETS"
 MODES = ("crash_on_boot", "hang_on_boot", "kill_on_generate", "oom_on_generate", "port_taken_once")
 
 
@@ -59,6 +58,9 @@ def before_serving(host: str, port: int) -> socket.socket | None:
         thief.listen()
         return thief
     return None
+
+
+ECHO_ENV = "HARNESS_HF_ECHO_SECRETS"
 
 
 def echo_secrets() -> None:
