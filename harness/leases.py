@@ -3,6 +3,12 @@
 Each card is a lock file ``<dir>/<device>/<index>.lock`` held with ``flock`` for the life of a
 cell; the kernel drops the lock when the holder dies, so a killed run leaves no stale lease.
 Every acquire and release is appended to an events file so tests can prove no overlap.
+
+Port lock files ``<dir>/ports/<port>.lock`` do not pile up: the holder deletes its file on
+release while it still holds the lock, and a lock counts only if the file locked is still the
+one at the path (a process that opened the file before it was deleted and locked it after finds
+a different inode there, or none, and tries again). Files left by a killed holder are deleted by
+the next port lease. Card lock files are a fixed pool, one per card.
 """
 from __future__ import annotations
 
@@ -78,7 +84,42 @@ def _try_lock(path: Path) -> IO[bytes] | None:
     except OSError:
         fh.close()
         return None
+    if not _still_linked(fh, path):  # deleted (and maybe re-created) by its holder's release meanwhile
+        fh.close()
+        return None
     return fh
+
+
+def _still_linked(fh: IO[bytes], path: Path) -> bool:
+    """True when ``path`` is still the file ``fh`` has open (not deleted or replaced since it was opened)."""
+    try:
+        here, there = os.fstat(fh.fileno()), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_ino, here.st_dev) == (there.st_ino, there.st_dev)
+
+
+def _unlink_locked(fh: IO[bytes], path: Path) -> None:
+    """Delete a lock file we hold, then let it go: whoever opened it meanwhile sees it is gone."""
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def sweep_port_locks(folder: Path) -> int:
+    """Delete the port lock files no process holds (left by killed holders); returns how many."""
+    removed = 0
+    for path in folder.glob("*.lock"):
+        try:
+            fh = _try_lock(path)
+        except OSError:
+            continue
+        if fh is not None:
+            _unlink_locked(fh, path)
+            removed += 1
+    return removed
 
 
 def _try_take(folder: Path, count: int, total: int) -> list[tuple[int, IO[bytes]]] | None:
@@ -102,21 +143,24 @@ class PortLease:
     def __init__(self, host: str = "127.0.0.1", *, lease_dir: Path = DEFAULT_LEASE_DIR, tries: int = 50) -> None:
         folder = lease_dir / "ports"
         folder.mkdir(parents=True, exist_ok=True)
+        sweep_port_locks(folder)
+        self._fh: IO[bytes] | None = None
+        self._path: Path | None = None
         for _ in range(tries):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind((host, 0))
                 port = int(s.getsockname()[1])
             fh = _try_lock(folder / f"{port}.lock")
             if fh is not None:
-                self.port, self._fh = port, fh
+                self.port, self._fh, self._path = port, fh, folder / f"{port}.lock"
                 return
         raise HarnessError(f"could not lease a free port on {host} after {tries} tries; is {folder} shared by a stuck run?")
 
     def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        """Give the port back and delete its lock file (idempotent)."""
+        if self._fh is not None and self._path is not None:
+            fh, self._fh = self._fh, None
+            _unlink_locked(fh, self._path)
 
 
 def log_event(path: Path | None, event: str, holder: str, device: str, cards: Sequence[int]) -> None:

@@ -14,6 +14,8 @@ from typing import final
 import requests
 
 from harness.errors import ReadinessTimeout, RuntimeStartError
+from reports.redact import Redactor
+from reports.redact_files import redact_file
 
 LOG_TAIL_LINES = 60
 POLL_S = 0.05  # readiness poll period: one cheap GET; a longer period is dead time after every boot
@@ -41,7 +43,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of a log file ('' when it does not exist)."""
+    """The last lines of a log file, secrets masked ('' when it does not exist)."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -50,7 +52,7 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
             data = fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    return "\n".join(data.splitlines()[-lines:])
+    return Redactor.from_sources(os.environ).mask("\n".join(data.splitlines()[-lines:]))
 
 
 class ServerProcess:
@@ -150,6 +152,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             pass
         _LIVE.pop(self.proc.pid, None)
+        redact_log(self.spec)
 
     def _http_ready(self) -> bool:
         try:
@@ -159,6 +162,14 @@ class ServerProcess:
 
 
 _LIVE: dict[int, ServerProcess] = {}
+
+
+def redact_log(spec: LaunchSpec) -> None:
+    """Mask the secrets of the runtime's environment (and secret-shaped text) in its stopped log."""
+    try:
+        redact_file(spec.log_path, Redactor.from_sources(os.environ, dict(spec.env)))
+    except OSError:
+        pass  # the run directory's sweep at the end of the run masks it again
 
 
 def stop_all() -> int:

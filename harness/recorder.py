@@ -19,6 +19,7 @@ from harness.errors import RuntimeRequestError, RuntimeStartError
 from harness.matrix import Cell
 from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, write_json_atomic
 from reports.redact import Redactor
+from reports.redact_files import redact_tree
 
 RECORD_PROPERTY = "harness_record"
 RESULT_KEY = pytest.StashKey[CheckResult]()
@@ -104,6 +105,10 @@ class ResultRecorder:
     def finish(self, exitstatus: int, devices: dict[str, Any]) -> None:
         status = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "complete"
         self._manifest(status, devices=devices, ended=_now(), exitstatus=int(exitstatus))
+        _, failed = redact_tree(self.out_dir, self.redactor)  # every runtime has stopped: logs, events, portability.json
+        for path, why in failed:
+            print(f"harness: could not mask secrets in {path} ({why}); delete it or fix its permissions "
+                  "before uploading the run directory", file=sys.stderr)
 
     def _manifest(self, status: str, **extra: Any) -> None:
         write_json_atomic(self.out_dir / "manifest.json", {

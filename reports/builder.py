@@ -149,7 +149,8 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
     current_id = read_manifest(inputs.run_dir).run_id
     refs = [r for r in history_runs(history_dir, exclude=[inputs.run_dir]) if r.manifest.run_id != current_id]
     recent = [(r.path, r.manifest.run_id, r.manifest.started or "") for r in refs[-(TREND_RUNS - 1):]]
-    with HistoryScan(recent, history_dir / CACHE_DIR) as scan:  # uncached history is read in the background
+    cache_dir = trend_cache_dir(history_dir)
+    with HistoryScan(recent, cache_dir) as scan:  # uncached history is read in the background
         run = load_run(inputs.run_dir)
         baseline, why = _baseline(run, inputs, refs, history_dir)
         diff = None if baseline is None else diff_runs(
@@ -165,7 +166,7 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
                                                    "see the Portability section; fix them or accept them into the baseline"))
         past = scan.result()
     redactor = Redactor.from_sources(inputs.environ, run.manifest.raw, *(r.fingerprint for r in run.records))
-    trends = build_trends([*past, _current_summary(run, history_dir / CACHE_DIR)])
+    trends = build_trends([*past, _current_summary(run, cache_dir)])
     manifest = redactor.value(dict(run.manifest.raw))
     data = assemble(run, signoff, diff, why, trends, build_environment(run.manifest.raw, run.records, redactor), manifest)
     data = dataclasses.replace(data, portability=portability)
@@ -179,7 +180,12 @@ def _baseline(run: StoredRun, inputs: ReportInputs, refs: list[RunRef], history_
     return (load_light(path) if path is not None else None), why
 
 
-def _current_summary(run: StoredRun, cache_dir: Path) -> RunSummary:
+def trend_cache_dir(history_dir: Path) -> Path | None:
+    """``<history>/.trend-cache`` when the history exists; None (no cache, nothing written) before the first archive."""
+    return history_dir / CACHE_DIR if history_dir.is_dir() else None
+
+
+def _current_summary(run: StoredRun, cache_dir: Path | None) -> RunSummary:
     """This run's summary, cached so that once archived into the history it is not read again."""
     summary = summarize_records(run.run_id, run.manifest.started or "", run.records)
     store_summary(cache_dir, summary, results_stamp(run.path / "results.jsonl"))

@@ -105,7 +105,7 @@ def _drift(now: Mapping[tuple[str, str], ResultRecord], before: Mapping[tuple[st
             prior = old_values.get((spec.name, k))
             if prior is not None and (d := compare(rec.cell, rec.check, spec, k, prior, value, tol[spec.name])):
                 out.append(d)
-        if rec.cell not in boot_seen and rec.boot_s is not None and old.boot_s is not None:
+        if "boot_s" in tol and rec.cell not in boot_seen and rec.boot_s is not None and old.boot_s is not None:
             boot_seen.add(rec.cell)
             d = compare(rec.cell, "(boot)", _BOOT, "boot_s", float(old.boot_s), float(rec.boot_s), tol["boot_s"])
             if d:

@@ -3,6 +3,10 @@
 A change is *drift* when ``|after - before| > max(abs, rel * |before|)``. It is *worse* when it
 goes the wrong way for that metric (a lower pass rate, a larger parity error, a slower boot).
 Policies may override the tolerances by metric name (see reports/examples/policy.yaml).
+
+Timing figures (``boot_s``) are noise between two runs on one machine (a warm page cache halves a
+boot), so they are not compared unless a policy names them in its ``tolerances:``; their default
+tolerance below is only a suggestion shown in docs/reports.md.
 """
 from __future__ import annotations
 
@@ -49,13 +53,14 @@ class MetricSpec:
     higher_is_better: bool
     tolerance: Tolerance
     unit: str = ""
+    timing: bool = False  # wall-clock noise: compared only when a policy sets its tolerance
 
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("accuracy.pass_rate", "accuracy", ("pass_rate",), True, Tolerance(abs=0.02)),
     MetricSpec("weight_parity.max_abs", "weight_parity", ("max_abs",), False, Tolerance(abs=1e-6, rel=0.5)),
     MetricSpec("logprob_parity.max_abs_delta", "logprob_parity", ("max_abs_delta",), False, Tolerance(abs=1e-3, rel=0.5)),
-    MetricSpec("boot_s", None, ("boot_s",), False, Tolerance(abs=5.0, rel=0.5), "s"),
+    MetricSpec("boot_s", None, ("boot_s",), False, Tolerance(abs=5.0, rel=0.5), "s", timing=True),
     MetricSpec("tokens_per_s", None, ("tokens_per_s", "tok_per_s", "tokens_per_second", "output_tokens_per_s",
                                       "throughput_tok_s"), True, Tolerance(rel=0.1), "tok/s"),
     MetricSpec("peak_memory", None, ("peak_memory_bytes", "peak_mem_bytes", "peak_memory_mb", "peak_mem_mb",
@@ -124,7 +129,11 @@ def compare(cell: str, check: str, spec: MetricSpec, key: str, before: float, af
 
 
 def tolerances(overrides: Mapping[str, Tolerance] | None = None) -> dict[str, Tolerance]:
-    """Each metric's tolerance: the default, unless a policy overrides it."""
-    out = {m.name: m.tolerance for m in METRICS}
+    """Each compared metric's tolerance: the default, unless a policy overrides it.
+
+    Timing metrics are absent unless ``overrides`` names them: ``tolerances()`` has no ``boot_s``,
+    ``tolerances({"boot_s": Tolerance(abs=30)})`` has.
+    """
+    out = {m.name: m.tolerance for m in METRICS if not m.timing}
     out.update(overrides or {})
     return out

@@ -7,7 +7,9 @@ Three kinds of secret are masked as ``***``:
       HF_TOKEN=hf_abc   export OPENAI_API_KEY="sk-1"   "db_password": "x"   --api-key sk-1
 
   Secret-looking names (case-insensitive): ``HF_TOKEN``, ``*_KEY``, ``*_TOKEN``, ``*_SECRET``,
-  ``*PASSWORD*``, and the ``Authorization: Bearer`` header;
+  ``*PASSWORD*``, and the ``Authorization: Bearer`` header; names of hashes, digests and lookup
+  keys are not secrets and stay readable (``reference_key``, ``matrix_key``, ``cache_key``,
+  ``weights_sha256_key``, ``pad_token``: see ``_NOT_SECRET``);
 - the password of a URL: ``https://user:pw@host`` becomes ``https://user:***@host``;
 - the literal value of every secret-named environment variable of the rendering process, and of
   every secret-named key found in the run's manifest or fingerprints, wherever it appears.
@@ -24,6 +26,12 @@ MIN_KNOWN_LEN = 6  # shorter literal values would mask ordinary words
 
 _NAME = r"(?:HF_TOKEN|[A-Za-z0-9_]*(?:_KEY|_TOKEN|_SECRET)|[A-Za-z0-9_]*PASSWORD[A-Za-z0-9_]*)"
 _SECRET_NAME = re.compile(rf"^{_NAME}$|^(?:api[-_]?key|token|secret|password|passwd)$", re.IGNORECASE)
+# ``<stem>_key`` / ``<stem>_token`` names that hold a hash, a lookup key or a vocabulary entry, never a secret
+_NOT_SECRET = re.compile(
+    r"^(?:[A-Za-z0-9_]*_)?(?:reference|ref|matrix|cache|sort|group|lookup|index|primary|foreign|partition|"
+    r"cell|run|record|row|dedup|hash|digest|sha\d*|md5|checksum|fingerprint)_key$"
+    r"|^(?:[A-Za-z0-9_]*_)?(?:bos|eos|pad|unk|sep|cls|mask|start|end|stop|chosen|next|first|last)_token$",
+    re.IGNORECASE)
 _ASSIGN = re.compile(rf"(?i)(?<![A-Za-z0-9_])({_NAME})(?![A-Za-z0-9_])([\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)")
 _FLAG = re.compile(r"(?i)(--[a-z0-9-]*(?:key|token|secret|password|passwd)[a-z0-9-]*)(=|\s+)(?!--)(\S+)")
 _URL = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/@]+):([^\s@/]+)@")
@@ -32,7 +40,7 @@ _BEARER = re.compile(r"(?i)(authorization\s*[:=]\s*[\"']?(?:bearer|basic|token)\
 
 def is_secret_name(name: str) -> bool:
     """True for names whose values are secrets: ``HF_TOKEN``, ``AWS_SECRET``, ``db_password``."""
-    return bool(_SECRET_NAME.match(name))
+    return bool(_SECRET_NAME.match(name)) and not _NOT_SECRET.match(name)
 
 
 @final
@@ -65,11 +73,15 @@ class Redactor:
             return done
         return self._mask(value)
 
+    def mask(self, value: str) -> str:
+        """``value`` with every secret masked, not memoised (for streams of distinct lines: logs)."""
+        return self._mask(value) if len(value) >= 4 else value
+
     def _mask(self, value: str) -> str:
         if self._known_re is not None:
             value = self._known_re.sub(MASK, value)
         if "=" in value or ":" in value or "-" in value:
-            value = _ASSIGN.sub(_mask_group3, value)
+            value = _ASSIGN.sub(_mask_assigned, value)
             value = _FLAG.sub(_mask_group3, value)
             value = _URL.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@", value)
             value = _BEARER.sub(lambda m: m.group(1) + MASK, value)
@@ -92,6 +104,10 @@ class Redactor:
         if value is None:
             return ""
         return value
+
+
+def _mask_assigned(m: re.Match[str]) -> str:
+    return m.group(0) if _NOT_SECRET.match(m.group(1)) else _mask_group3(m)
 
 
 def _mask_group3(m: re.Match[str]) -> str:

@@ -66,3 +66,59 @@ def test_port_leases_are_distinct_while_held(tmp_path):
     assert len({p.port for p in ports}) == 20
     for p in ports:
         p.release()
+
+
+def test_port_lock_files_do_not_pile_up(tmp_path):
+    folder = tmp_path / "ports"
+    seen = set()
+    for _ in range(40):  # one lease after another, as cells boot in turn
+        lease = PortLease(lease_dir=tmp_path)
+        seen.add(lease.port)
+        assert [p.name for p in folder.iterdir()] == [f"{lease.port}.lock"]
+        lease.release()
+        lease.release()  # idempotent
+    assert len(seen) > 1 and list(folder.iterdir()) == []
+    held = [PortLease(lease_dir=tmp_path) for _ in range(5)]
+    assert len(list(folder.iterdir())) == 5  # one file per port held, no more
+    for p in held:
+        p.release()
+    assert list(folder.iterdir()) == []
+
+
+
+def race_for_one_lock(path: str, events: str, name: str, rounds: int) -> None:
+    from harness.leases import _try_lock, _unlink_locked, log_event
+
+    for _ in range(rounds):
+        fh = _try_lock(Path(path))
+        if fh is not None:
+            log_event(Path(events), "acquire", name, "port", [7])
+            log_event(Path(events), "release", name, "port", [7])
+            _unlink_locked(fh, Path(path))
+
+
+def test_deleting_a_lock_file_on_release_never_lets_two_processes_hold_it(tmp_path):
+    events = tmp_path / "events.jsonl"
+    procs = [mp.get_context("spawn").Process(target=race_for_one_lock, args=(str(tmp_path / "7.lock"), str(events), f"p{i}", 300))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    recs = [json.loads(line) for line in events.read_text().splitlines()]
+    assert len(recs) > 100 and overlaps(recs) == []
+    assert not (tmp_path / "7.lock").exists()
+
+
+def test_port_lock_files_left_by_killed_holders_are_swept_and_held_ones_kept(tmp_path):
+    from harness.leases import sweep_port_locks
+
+    folder = tmp_path / "ports"
+    folder.mkdir()
+    for port in range(1000, 1010):
+        (folder / f"{port}.lock").write_bytes(b"")  # the kernel dropped the killed holders' locks, the files stayed
+    held = PortLease(lease_dir=tmp_path)  # a new lease sweeps them
+    assert [p.name for p in folder.iterdir()] == [f"{held.port}.lock"]
+    assert sweep_port_locks(folder) == 0 and (folder / f"{held.port}.lock").exists()  # a held file is never swept
+    held.release()
+    assert list(folder.iterdir()) == []

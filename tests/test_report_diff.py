@@ -77,10 +77,18 @@ def test_within_tolerance_metrics_and_absent_ones_do_not_drift():
     assert absent.drift == ()
 
 
-def test_boot_time_is_compared_once_per_cell_and_policy_tolerances_override():
+def test_boot_time_is_timing_noise_not_drift_by_default():
+    # the unchanged rerun: a cold first boot, a warm second one
+    cold = [rec(A, "accuracy", "pass", boot_s=11.2), rec(A, "weight_parity", "pass", boot_s=11.2)]
+    warm = [rec(A, "accuracy", "pass", boot_s=4.4), rec(A, "weight_parity", "pass", boot_s=4.4)]
+    assert diff(cold, warm).drift == () and diff(warm, cold).drift == ()
+    assert diff(cold, [rec(A, "accuracy", "pass", boot_s=300.0)]).drift == ()
+
+
+def test_boot_time_is_compared_once_per_cell_when_a_policy_sets_its_tolerance():
     before = [rec(A, "accuracy", "pass", boot_s=10.0), rec(A, "weight_parity", "pass", boot_s=10.0)]
     now = [rec(A, "accuracy", "pass", boot_s=30.0), rec(A, "weight_parity", "pass", boot_s=30.0)]
-    (d,) = diff(before, now).drift
+    (d,) = diff(before, now, overrides={"boot_s": Tolerance(abs=5.0, rel=0.5)}).drift
     assert (d.metric, d.check, d.worse) == ("boot_s", "(boot)", True)
     assert diff(before, now, overrides={"boot_s": Tolerance(abs=60.0)}).drift == ()
 

@@ -58,3 +58,23 @@ def test_every_output_is_redacted_logs_command_manifest_and_fingerprint_included
             assert secret not in text, (path.name, secret)
     html = out.index.read_text()
     assert "NPU_VISIBLE_DEVICES" in html and "abc123" in html  # the fingerprint is shown, only secrets masked
+
+
+@pytest.mark.parametrize("text", [
+    "reference_key=3fa9c0d2e4b61a7f", '{"reference_key": "3fa9c0d2e4b61a7f"}', "matrix_key: argv:--devices=cpu",
+    "cache_key=sha256:0123456789abcdef", "weights_digest_key=abcdef012345", '"pad_token": "<pad>"', "eos_token=</s>",
+])
+def test_hashes_lookup_keys_and_vocabulary_tokens_are_not_secrets(text):
+    assert Redactor().text(text) == text
+
+
+def test_hash_valued_fields_stay_readable_while_secrets_next_to_them_are_masked():
+    data = {"reference_key": "3fa9c0d2e4b61a7f", "matrix_key": "argv:--devices=cpu", "HF_TOKEN": HF,
+            "OPENAI_API_KEY": "sk-live-123456", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI", "GITHUB_TOKEN": "ghp_1234567890"}
+    r = Redactor.from_sources({}, data)
+    assert r.value(data) == {"reference_key": "3fa9c0d2e4b61a7f", "matrix_key": "argv:--devices=cpu", "HF_TOKEN": MASK,
+                             "OPENAI_API_KEY": MASK, "AWS_SECRET_ACCESS_KEY": MASK, "GITHUB_TOKEN": MASK}
+    # a hash learnt from a manifest is not a known secret either: it is not masked elsewhere in the text
+    assert r.text("reference 3fa9c0d2e4b61a7f, HF_TOKEN=x1 and sk-live-123456") == f"reference 3fa9c0d2e4b61a7f, HF_TOKEN={MASK} and {MASK}"
+    assert not any(map(is_secret_name, ["reference_key", "matrix_key", "cache_key", "bos_token", "pad_token"]))
+    assert all(map(is_secret_name, ["MY_SERVICE_KEY", "SSH_PRIVATE_KEY", "HF_HUB_TOKEN", "CI_JOB_TOKEN"]))

@@ -52,3 +52,16 @@ def test_keep_prunes_the_history(tmp_path, capsys):
     assert main(["report", str(latest), "--keep", "2"]) == 0
     assert sorted(p.name for p in (tmp_path / "history").iterdir() if not p.name.startswith(".")) == [
         "20261114T020000Z-0004", "20261115T020000Z-0005"]
+
+
+def test_a_report_without_history_writes_nothing_outside_its_run_directory(tmp_path):
+    work = tmp_path / "work"
+    out = write_run(work / "out", [rec("hf-npu-m-none", "accuracy", "pass"), rec("hf-npu-m-none", "weight_parity", "pass")])
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["report", str(out)]) == 0
+    assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if not p.is_relative_to(out)) == []
+    assert {"index.html", "summary.md", "junit.xml"} <= {p.name for p in out.iterdir()} - set(before)
+    # once a history exists (the previous run archived there), its trend cache lives inside it
+    night(work, 1)
+    assert main(["report", str(out)]) == 0
+    assert sorted(p.name for p in (work / "history").iterdir()) == [".trend-cache", "20261111T020000Z-0001"]

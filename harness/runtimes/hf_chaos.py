@@ -10,6 +10,10 @@ matches the fnmatch pattern. Modes reproduce what runtimes do on new hardware:
 - ``oom_on_generate``: the same signal the kernel's OOM killer sends, after a line saying so;
 - ``port_taken_once``: the first boot of the cell finds its port taken (a real EADDRINUSE).
 
+``HARNESS_HF_ECHO_SECRETS=1`` (any mode, or none) makes the server print the values of its
+secret-looking environment variables (``HF_TOKEN``, ``*_KEY``, ``*_TOKEN``, ``*_SECRET``) when it starts,
+bare and as ``name: value``, as careless runtimes do: the harness must mask them in its files.
+
 Standalone: imported by hf_server.py from its own directory, stdlib only.
 """
 from __future__ import annotations
@@ -57,6 +61,18 @@ def before_serving(host: str, port: int) -> socket.socket | None:
     return None
 
 
+ECHO_ENV = "HARNESS_HF_ECHO_SECRETS"
+
+
+def echo_secrets() -> None:
+    """Print secret-looking environment values, bare and labelled, on stdout and stderr."""
+    for name, value in sorted(os.environ.items()):
+        upper = name.upper()
+        if value and (upper == "HF_TOKEN" or upper.endswith(("_KEY", "_TOKEN", "_SECRET"))):
+            print(f"auth: trying credential {value} from the environment", flush=True)
+            print(f"{name.lower()}: {value}", file=sys.stderr, flush=True)
+
+
 def on_generate() -> None:
     """Apply request-time chaos."""
     chosen = mode()
@@ -75,3 +91,7 @@ def _first_time(tag: str) -> bool:
         return False
     open(marker, "w").close()
     return True
+
+
+if os.environ.get(ECHO_ENV):  # at import, i.e. as the server boots, before any chaos mode applies
+    echo_secrets()
