@@ -100,8 +100,8 @@ def sigint_after() -> Iterator[None]:
 class InterruptGuard:
     """Plugin: SIGINT deferred from session finish to unconfigure; an interrupt there still counts."""
 
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
+    def __init__(self, recorder_name: str) -> None:
+        self.recorder_name = recorder_name  # the ResultRecorder plugin: its run directory, if it began one
         self.sigint = DeferredSigint(FINISHING)
         self._settled = 0
         self._session: pytest.Session | None = None
@@ -128,10 +128,12 @@ class InterruptGuard:
         if self.sigint.count == self._settled:
             return
         self._settled = self.sigint.count
-        if self._session is not None:
-            self._session.exitstatus = pytest.ExitCode.INTERRUPTED
-        if mark_interrupted(self.out_dir / "manifest.json"):
-            rerender(self.out_dir)
+        if self._session is None:
+            return
+        self._session.exitstatus = pytest.ExitCode.INTERRUPTED
+        recorder = self._session.config.pluginmanager.get_plugin(self.recorder_name)
+        if recorder is not None and recorder.started_writing and mark_interrupted(recorder.out_dir / "manifest.json"):
+            rerender(recorder.out_dir)
 
 
 def mark_interrupted(manifest: Path) -> bool:

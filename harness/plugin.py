@@ -62,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[DURATIONS_KEY] = durations_from_results(options.shard_durations or options.out_dir / "results.jsonl")
     config.pluginmanager.register(ResultRecorder(options.out_dir, sys.argv), RECORDER_NAME)
     honour_sigint()  # Ctrl-C stops the run even when a shell started it with SIGINT ignored
-    config.pluginmanager.register(InterruptGuard(options.out_dir), "harness-interrupts")
+    config.pluginmanager.register(InterruptGuard(RECORDER_NAME), "harness-interrupts")
     if options.progress:
         progress = config.stash[PROGRESS_KEY] = CellProgress(_line_writer(config))
         config.pluginmanager.register(progress, "harness-progress")

@@ -62,13 +62,15 @@ class HarnessProcess:
     Its output goes to a file (``self.log``), so a phase can be read from it while it runs.
     """
 
-    def __init__(self, out: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, out: Path, *args: str, env: dict[str, str] | None = None, sigint_ignored: bool = False) -> None:
+        """``sigint_ignored``: start it as a script's ``harness run &`` does (SIGINT inherited ignored)."""
         self.out = out
         self.log = out.parent / f"{out.name}-harness.out"
         cmd = [sys.executable, "-m", "harness.cli", "run", "--out", str(out), "--devices", "cpu", *args]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env={**os.environ, **(env or {})}, start_new_session=True)
+                                         env={**os.environ, **(env or {})}, start_new_session=True,
+                                         preexec_fn=_ignore_sigint if sigint_ignored else None)
         self.pgid = self.proc.pid
 
     def output(self) -> str:
@@ -151,3 +153,7 @@ def _parsed(lines: list[str]) -> list[dict]:
         except ValueError:  # a line being written right now
             continue
     return out
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

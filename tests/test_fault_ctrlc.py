@@ -42,8 +42,8 @@ def harness_run(tmp_path):
     """Starts runs in tmp_path; whatever a failing test leaves running is killed afterwards."""
     started: list[HarnessProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> HarnessProcess:
-        started.append(HarnessProcess(tmp_path / "run", *args, env=env))
+    def start(*args: str, env: dict[str, str] | None = None, sigint_ignored: bool = False) -> HarnessProcess:
+        started.append(HarnessProcess(tmp_path / "run", *args, env=env, sigint_ignored=sigint_ignored))
         return started[-1]
 
     yield start
@@ -52,11 +52,15 @@ def harness_run(tmp_path):
             run.kill()
 
 
-@pytest.mark.parametrize("to_group", SIGNAL_TO)
-def test_ctrl_c_while_the_tiny_model_is_built(harness_run, tmp_path, to_group):
+@pytest.mark.parametrize("to_group,sigint_ignored", [
+    pytest.param(True, False, id="group"), pytest.param(False, False, id="harness-alone"),
+    # issue 13: started as `harness run &` from a script, SIGINT comes inherited ignored and was swallowed
+    pytest.param(True, True, id="group-started-with-sigint-ignored"),
+])
+def test_ctrl_c_while_the_tiny_model_is_built(harness_run, tmp_path, to_group, sigint_ignored):
     zoo = tmp_path / "zoo"
     zoo.mkdir()
-    run = harness_run(*ONE_CELL, env={"HARNESS_ZOO_DIR": str(zoo)})
+    run = harness_run(*ONE_CELL, env={"HARNESS_ZOO_DIR": str(zoo)}, sigint_ignored=sigint_ignored)
     run.wait_for("build_tiny.py running", lambda: bool(builders(zoo)))
     _stopped_cleanly(run, run.interrupt(to_group), kept=0, zoo=zoo)
     assert not list(zoo.glob("tiny-llama-*/zoo.json")), "the build was not stopped"
