@@ -27,6 +27,7 @@ SIGNAL_TO = [pytest.param(True, id="group"), pytest.param(False, id="harness-alo
 def _stopped_cleanly(run: HarnessProcess, took_s: float, kept: int, zoo: Path | None = None) -> None:
     out = run.out
     tail = run.output()[-3000:]
+    print(f"stopped {took_s:.1f}s after SIGINT")  # the figure, for -rP
     assert took_s < STOP_S, f"took {took_s:.1f}s to stop after SIGINT:\n{tail}"
     assert run.proc.returncode != 0, tail
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted", tail
