@@ -17,6 +17,7 @@ from harness import cellrun, lifecycle
 from harness.bootahead import BootAhead, next_cells, run_order
 from harness.devices import DeviceInventory, inventory
 from harness.errors import ConfigError
+from harness.interrupts import InterruptGuard, honour_sigint
 from harness.matrix import Cell
 from harness.options import HarnessOptions, add_options
 from harness.plan import Plan, build_plan
@@ -65,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # an earlier run's cell durations: shards are balanced and xdist hands out cells longest first by them
     config.stash[DURATIONS_KEY] = durations_from_results(options.shard_durations or options.out_dir / "results.jsonl")
     config.pluginmanager.register(ResultRecorder(options.out_dir, sys.argv), RECORDER_NAME)
+    honour_sigint()  # Ctrl-C stops the run even when a shell started it with SIGINT ignored
+    config.pluginmanager.register(InterruptGuard(RECORDER_NAME), "harness-interrupts")
     if options.progress:
         progress = config.stash[PROGRESS_KEY] = CellProgress(_line_writer(config))
         config.pluginmanager.register(progress, "harness-progress")

@@ -16,6 +16,7 @@ import pytest
 from harness import __version__
 from harness.checks import CheckResult
 from harness.errors import RuntimeRequestError, RuntimeStartError
+from harness.interrupts import sigint_after
 from harness.matrix import Cell
 from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, write_json_atomic
 from reports.redact import Redactor
@@ -89,10 +90,12 @@ class ResultRecorder:
 
     def begin(self) -> None:
         """Begin a fresh run directory; a previous run there moves to ``../history/<run_id>/``."""
-        archive_previous(self.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._manifest("running")
-        self.started_writing = True
+        with sigint_after():  # Ctrl-C here would leave a run directory without its manifest
+            archive_previous(self.out_dir)
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.writer.path.touch()  # a run stopped before its first result still has one, so it renders
+            self._manifest("running")
+            self.started_writing = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
