@@ -31,6 +31,16 @@ def test_bf16_rounding_passes_bf16_tolerance_but_not_fp32():
     assert not compare("w", bf16, a, TOL).ok
 
 
+def test_tol_ratio_says_how_far_past_tolerance_the_worst_element_is():
+    a = np.linspace(0.1, 1, 100, dtype=np.float32)
+    scaled = compare("w", a * np.float32(1.001), a, TOL)
+    assert 85 < scaled.tol_ratio < 95  # 1e-3 * 1 / (1e-6 + 1e-5 * 1) = 90.9 at the largest element
+    assert compare("w", a.copy(), a, TOL).tol_ratio == 0.0
+    assert compare("w", a + np.float32(1e-7), a, TOL).tol_ratio < 1  # inside tolerance: ok, ratio under 1
+    assert compare("w", np.ones(2), np.ones(3), TOL).tol_ratio == float("inf")
+    assert compare("w", np.ones(2), np.zeros(2), Tolerance(0, 0)).tol_ratio == float("inf")
+
+
 def test_shape_mismatch_is_a_failure_that_says_so():
     r = compare("w", np.zeros((4, 3)), np.zeros((3, 4)), TOL)
     assert not r.ok and "shape (4, 3) != checkpoint (3, 4)" in r.note
