@@ -25,6 +25,7 @@ class TensorParity:
     ok: bool
     note: str = ""
     padding_max_abs: float = 0.0
+    tol_ratio: float = 0.0  # max |got - want| / (atol + rtol * |want|): > 1 is outside tolerance
 
     def as_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
@@ -52,7 +53,7 @@ def compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance, *,
 def _compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> TensorParity:
     if got.shape != want.shape:
         return TensorParity(name, tuple(want.shape), float("inf"), float("inf"), float("nan"), 1.0, False,
-                            f"shape {tuple(got.shape)} != checkpoint {tuple(want.shape)}")
+                            f"shape {tuple(got.shape)} != checkpoint {tuple(want.shape)}", tol_ratio=float("inf"))
     a = got.astype(np.float64, copy=False)
     b = want.astype(np.float64, copy=False)
     diff = np.abs(a - b)
@@ -62,7 +63,9 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> Te
     max_abs = float(diff.max())
     denom = np.abs(b)
     rel = np.divide(diff, denom, out=np.where(diff > 0, np.inf, 0.0), where=denom > 0)
-    outside = diff > (tol.atol + tol.rtol * denom)
+    allowed = tol.atol + tol.rtol * denom
+    outside = diff > allowed
+    ratio = np.divide(diff, allowed, out=np.where(diff > 0, np.inf, 0.0), where=allowed > 0)
     return TensorParity(
         name=name,
         shape=tuple(want.shape),
@@ -72,6 +75,7 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> Te
         frac_outside=float(outside.mean()),
         ok=bool(finite and not outside.any()),
         note="" if finite else "non-finite values",
+        tol_ratio=float(ratio.max()) if finite else float("inf"),
     )
 
 

@@ -16,11 +16,14 @@ def matrix_suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 _FAULTS: dict[str, dict] = {}
+_MARGINS: dict[str, str] = {}  # nodeid -> one line of tests/faultmargin.py
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Collect fault-suite outcomes (works under xdist: reports reach the controller)."""
     for key, value in report.user_properties:
+        if key == "fault_margin" and report.when == "call":
+            _MARGINS[report.nodeid] = value
         if key == "fault_scenario":
             entry = _FAULTS.setdefault(report.nodeid, {"passed": True})
             entry.update(value)
@@ -37,3 +40,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         held = sum(e.get("held", 0) for e in _FAULTS.values())
         terminalreporter.write_line(f"fault suite: {ok}/{len(_FAULTS)} scenarios passed, results lost: {lost}, "
                                     f"processes leaked: {procs}, leases leaked: {held}")
+    if _MARGINS:
+        terminalreporter.write_line("fault margins (observed / limit; a caught fault's probed limit '*' >= 2x, "
+                                    "a passing check's limits <= 0.5x):")
+        for line in sorted(_MARGINS.values()):
+            terminalreporter.write_line(f"  {line}")

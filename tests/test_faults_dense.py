@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.faultmargin import ScenarioMargins
 from tests.test_faults_switch import Outcomes, Scenario, outcomes  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +29,12 @@ EXPECTED: dict[Scenario, tuple[tuple[str, str, str], str | None]] = {
     Scenario(M, "tp_shard_zeroed"): (("fail", "fail", "fail"), "model.layers.0.self_attn.q_proj.weight"),
     Scenario(M, "bf16_rounded"): (("fail", "fail", "pass"), None),
 }
+# the limit a caught fault must clear by 2x, where not the default (weight tolerance, chosen-token
+# |Δ logprob|, accuracy threshold): see tests/faultmargin.py
+PROBES: dict[Scenario, dict[str, str]] = {
+    Scenario(M, "vocab_padding_garbage", layout="sglang"): {"weight_parity": "padding"},
+    Scenario(M, "tp_shard_zeroed"): {"logprob_parity": "token_agreement"},
+}
 
 
 @pytest.mark.parametrize("scenario", list(EXPECTED), ids=lambda s: s.id)
@@ -41,6 +48,14 @@ def test_each_check_sees_what_the_table_says(outcomes: Outcomes, scenario: Scena
         assert tensor in got["weight_parity"].reason
     if statuses[1] == "fail":
         assert LOGPROB_NAMES_IT.search(got["logprob_parity"].reason), got["logprob_parity"].reason
+
+
+@pytest.mark.parametrize("scenario", list(EXPECTED), ids=lambda s: s.id)
+def test_each_fault_clears_its_limit_by_2x_and_benign_ones_stay_under_half(outcomes: Outcomes, scenario: Scenario,
+                                                                           record_property):
+    margins = ScenarioMargins.of(scenario.id, outcomes(scenario).results, EXPECTED[scenario][0], PROBES.get(scenario))
+    record_property("fault_margin", margins.line())
+    assert not margins.problems(), margins.problems()
 
 
 def test_the_reference_is_computed_once_and_offload_modes_agree_at_float32(outcomes: Outcomes):

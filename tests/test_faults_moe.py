@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.faultmargin import ScenarioMargins
 from tests.test_faults_switch import Outcomes, Scenario, outcomes  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +34,14 @@ def test_each_check_sees_what_the_table_says(outcomes: Outcomes, scenario: Scena
         assert set(failed) == {f"{EXPERT}.gate_proj.weight", f"{EXPERT}.up_proj.weight"}
         assert all(f"via {via}" in note for note in failed.values()) and wp.metrics["worst_tensor"] in failed
         assert "prompt '" in got["logprob_parity"].reason and "token" in got["logprob_parity"].reason
+
+
+@pytest.mark.parametrize("scenario", list(EXPECTED), ids=lambda s: s.id)
+def test_each_fault_clears_its_limit_by_2x_and_benign_ones_stay_under_half(outcomes: Outcomes, scenario: Scenario,
+                                                                           record_property):
+    margins = ScenarioMargins.of(scenario.id, outcomes(scenario).results, EXPECTED[scenario][0])
+    record_property("fault_margin", margins.line())
+    assert not margins.problems(), margins.problems()
 
 
 def test_the_first_faulted_cell_boots_the_clean_reference_and_later_cells_reuse_it(outcomes: Outcomes):

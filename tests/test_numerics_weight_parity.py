@@ -114,7 +114,8 @@ def test_bf16_rounding_passes_in_a_bf16_cell_and_fails_in_a_float32_cell(ckpt_di
     path, ckpt = ckpt_dir
     state = {k: bf16(v) for k, v in rank0(ckpt, 2).items()}
     ok = run(path, state, dtype="bfloat16")
-    assert ok.status == "pass" and ok.metrics["dtype"] == "bfloat16" and ok.metrics["rtol"] == 4e-3
+    assert ok.status == "pass" and ok.metrics["dtype"] == "bfloat16" and ok.metrics["rtol"] == 8e-3
+    assert 0.4 < ok.metrics["max_tol_ratio"] <= 0.5  # rounding uses at most half the tolerance: benign with margin
     bad = run(path, state, dtype="float32")
     assert bad.status == "fail" and bad.metrics["tensors_failed"] == bad.metrics["tensors_compared"]
 

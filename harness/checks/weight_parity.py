@@ -115,6 +115,7 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
         "tensors_compared": len(results), "tensors_failed": len(failed), "tensors_unavailable": len(unavailable),
         "max_abs": max((r.max_abs for r in results), default=None),
         "max_rel": max((r.max_rel for r in results), default=None),
+        "max_tol_ratio": max((r.tol_ratio for r in results), default=None),
         "min_cosine": min((r.cosine for r in results), default=None),
         "nonzero_padding": len(padded),
         "dtype": dtype, "atol": tol.atol, "rtol": tol.rtol, "layout": layout,

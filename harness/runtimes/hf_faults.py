@@ -121,9 +121,10 @@ def norm_reset(model: torch.nn.Module) -> str:
 
 
 def attn_scaled(model: torch.nn.Module) -> str:
-    """The last layer's attention output projection scaled by 1.001."""
+    """The last layer's attention output projection scaled by 1.005: small enough to keep every answer,
+    large enough to move a chosen token's logprob well past the float32 limit (1.001 sat on it)."""
     name = _pick(model, r"layers\.\d+\.self_attn\.o_proj\.weight$", "attention output projection", last=True)
-    return _modify(model, name, lambda t: t * 1.001) + " scaled by 1.001"
+    return _modify(model, name, lambda t: t * 1.005) + " scaled by 1.005"
 
 
 FAULTS: dict[str, Callable[[torch.nn.Module], str]] = {
