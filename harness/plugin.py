@@ -324,10 +324,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    """Cells whose runtime never came up are counted apart ("did not boot"), so pytest's ERRORS
+    """Cells whose runtime never came up are counted as "errors" in a category of their own, so pytest's ERRORS
     section does not repeat each of their checks: the terminal summary groups them by cause."""
     if report.when == "setup" and report.failed and _record_reason(report).startswith(START_ERRORS):
-        return "did not boot", "E", "ERROR"
+        return "errors", "E", "ERROR"
     return None
 
 
