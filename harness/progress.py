@@ -1,7 +1,8 @@
 """One line per cell as it finishes (and per boot when cells run in this process).
 
-Cells that never ran (every check skipped or N/A, or refused by the preflight) are folded: one
-line per reason with a count, written when the session finishes.
+Cells that never ran (every check skipped or N/A) are folded: one line per reason with a count,
+written when the session finishes. Cells the preflight refused get no line: the preflight's own
+line and the failures grouped by cause say it once.
 """
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ class CellProgress:
         if sum(counts.values()) == self.expected.get(cell):
             self.done += 1
             never_ran = _never_ran(self.reasons[cell])
-            if never_ran is None:
-                self.write(self._line(cell, counts, data))
-            else:
+            if never_ran is not None:
                 self.folded[never_ran] += 1
+            elif not all(r.startswith("preflight:") for _, r in self.reasons[cell]):
+                self.write(self._line(cell, counts, data))
 
     def _line(self, cell: str, counts: Counter[str], data: Mapping[str, object]) -> str:
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -76,7 +77,7 @@ def _never_ran(reasons: Counter[tuple[str, str]]) -> tuple[str, str] | None:
     A cell whose checks are skipped twice for "no CUDA device" and N/A once is folded under
     ``("skipped", "no CUDA device ...")``: its most common reason.
     """
-    if all(s in ("skipped", "na") or r.startswith("preflight:") for s, r in reasons):
+    if all(s in ("skipped", "na") for s, _ in reasons):
         (status, reason), _ = reasons.most_common(1)[0]
         return ("N/A" if status == "na" else status), reason
     return None
