@@ -42,3 +42,10 @@ class RuntimeRequestError(HarnessError):
         self.log_path = log_path
         self.log_tail = log_tail
         super().__init__(f"request-error: {cell_id}: {detail}")
+
+
+class PreflightError(RuntimeStartError):
+    """The runtime's interpreter cannot import the runtime or its device stack: the cell is not booted."""
+
+    def __init__(self, cell_id: str, detail: str) -> None:
+        super().__init__("preflight", cell_id, detail, None)

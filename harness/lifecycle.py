@@ -13,6 +13,7 @@ from typing import final
 
 import requests
 
+from harness.causes import root_cause
 from harness.errors import ReadinessTimeout, RuntimeStartError
 from reports.redact import Redactor
 from reports.redact_files import redact_file
@@ -107,8 +108,9 @@ class ServerProcess:
             code = self.proc.poll()
             if code is not None:
                 self.stop()
-                raise RuntimeStartError("boot-crash", self.spec.cell_id, f"process exited with {_describe_exit(code)} during boot",
-                                        self.spec.log_path, tail(self.spec.log_path))
+                log_tail = tail(self.spec.log_path)
+                raise RuntimeStartError("boot-crash", self.spec.cell_id, _crash_detail(code, log_tail),
+                                        self.spec.log_path, log_tail)
             if check():
                 self.boot_s = time.monotonic() - self._t0
                 return self.boot_s
@@ -280,6 +282,16 @@ def _any_alive(pids: set[int]) -> bool:
         if state != "Z":
             return True
     return False
+
+
+def _crash_detail(code: int, log_tail: str) -> str:
+    """The root cause read from the log (its last exception line) and how the process ended.
+
+    ``"ModuleNotFoundError: No module named 'vllm' (exit code 1)"``; without an exception line in
+    the log: ``"process exited with exit code 1 during boot"``.
+    """
+    cause = root_cause(log_tail)
+    return f"{cause} ({_describe_exit(code)})" if cause else f"process exited with {_describe_exit(code)} during boot"
 
 
 def _describe_exit(code: int) -> str:

