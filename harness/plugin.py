@@ -382,7 +382,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     from reports.commands import verdict_lines
 
     terminalreporter.write_sep("-", "harness verdict")
-    for i, line in enumerate(verdict_lines(outcome, limit=3 if causes else 10)):  # the causes already name them
+    for i, line in enumerate(verdict_lines(outcome, limit=0 if causes else 10)):  # the causes name the failures
         terminalreporter.write_line(line, bold=i == 0, green=i == 0 and outcome.verdict == "GO",
                                     red=i == 0 and outcome.verdict != "GO")
     terminalreporter.write_line(f"results: {outcome.index.parent / 'results.jsonl'}")

@@ -7,6 +7,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ConfigError
+from harness.results import RECORD_SCHEMA
 from reports.builder import ReportInputs, render_run
 from reports.merge import merge_runs
 from reports.store import load_run, matrix_key
@@ -38,7 +39,7 @@ def test_merged_run_has_one_run_id_every_record_and_a_merged_manifest(tmp_path):
     out = merge_runs(tmp_path / "merged", [one, two])
     run = load_run(out)
     assert {r.run_id for r in run.records} == {run.run_id} and run.run_id not in ("s1", "s2")
-    assert len(run.records) == 8 and {r.schema for r in run.records} == {2}
+    assert len(run.records) == 8 and {r.schema for r in run.records} == {RECORD_SCHEMA}
     m = run.manifest
     assert (m.status, m.started, m.ended) == ("complete", "2026-11-24T01:59:00+00:00", "2026-11-24T03:30:00+00:00")
     assert m.raw["host"] == "runner-1, runner-2" and [s["run_id"] for s in m.raw["shards"]] == ["s1", "s2"]
