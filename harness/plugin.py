@@ -39,6 +39,7 @@ AHEAD_KEY = pytest.StashKey[BootAhead]()
 ORDER_KEY = pytest.StashKey[list[str]]()
 OUTCOME_KEY = pytest.StashKey["ReportOutcome"]()
 PREFLIGHT_KEY = pytest.StashKey[Preflight]()
+SHARD_HAD_CELLS_KEY = pytest.StashKey[bool]()  # the matrix had cells before --shard kept this shard's
 RECORDER_NAME = "harness-recorder"
 START_ERRORS = ("preflight:", "boot-crash:", "boot-timeout:")  # reasons of a cell whose runtime never came up
 MARKERS = {
@@ -191,6 +192,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _keep_shard(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> None:
     cells = [p.cell.id for p in plan_of(config).cells]
+    config.stash[SHARD_HAD_CELLS_KEY] = any(_cell_of(i) is not None for i in items)
     owner = assign(cells, config.stash.get(DURATIONS_KEY, {}), shard[1])
     keep, drop = [], []
     for item in items:
@@ -255,8 +257,14 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 
 def _begin(config: pytest.Config, cells: list[str]) -> None:
+    """Begin the run directory (a previous run there moves to the history) once cells are known.
+
+    Not for --collect-only (nothing runs: the last run stays where it is), nor for a session that
+    collected no matrix test; a shard left with no cell still writes an (empty) run for `harness merge`.
+    """
     recorder = config.pluginmanager.get_plugin(RECORDER_NAME)
-    if not cells or recorder is None or recorder.started_writing:
+    empty_shard = config.stash.get(SHARD_HAD_CELLS_KEY, False)
+    if (not cells and not empty_shard) or recorder is None or recorder.started_writing or config.option.collectonly:
         return
     stale = lifecycle.reap("HARNESS_OUT", str(recorder.out_dir))  # left by a killed earlier run into this dir
     if stale:

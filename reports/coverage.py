@@ -4,7 +4,8 @@ A cell is one of:
 
 - ``ran``       at least one check executed on a real device (pass, fail or error, not simulated)
 - ``simulated`` it executed, but only on a simulated device (never counts towards sign-off)
-- ``skipped``   nothing executed (device or checkpoint absent, deselected by a skip mark)
+- ``skipped``   nothing executed (device or checkpoint absent, a skip mark, or the runtime failed its
+                preflight: such a cell is red, but it never ran)
 - ``na``        every check is N/A: the cell means nothing (not planned)
 
 "Planned" is every cell that is not N/A. The verdict line reads e.g.
@@ -22,6 +23,7 @@ from harness.results import ResultRecord
 
 CellState = Literal["ran", "simulated", "skipped", "na"]
 AXES = ("device", "runtime", "model")
+NEVER_RAN = "preflight:"  # an error reason of a cell whose runtime could not even be started
 
 
 @final
@@ -98,7 +100,7 @@ class Coverage:
 
 def cell_state(records: Sequence[ResultRecord]) -> CellState:
     """The state of one cell from all of its records (see the module docstring)."""
-    executed = [r for r in records if r.status in ("pass", "fail", "error")]
+    executed = [r for r in records if r.status in ("pass", "fail", "error") and not r.reason.startswith(NEVER_RAN)]
     if any(not r.simulated for r in executed):
         return "ran"
     if executed:
@@ -128,8 +130,8 @@ def _axis_counts(axis: str, by_cell: Mapping[str, Sequence[ResultRecord]], state
 
 
 def _skip_reason(records: Sequence[ResultRecord]) -> str:
-    """The reason a skipped cell did not run (its first skipped record's)."""
-    return next((r.reason for r in records if r.status == "skipped"), "") or "skipped"
+    """The reason a skipped cell did not run (its first skipped or preflight record's)."""
+    return next((r.reason for r in records if r.status == "skipped" or r.reason.startswith(NEVER_RAN)), "") or "skipped"
 
 
 def _order(axis: str, value: str) -> tuple[int, str]:

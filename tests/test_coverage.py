@@ -37,6 +37,7 @@ def test_a_cell_state_is_ran_simulated_skipped_or_na():
     assert cell_state([rec("a-npu-m-none", "x", "pass", simulated=True)]) == "simulated"
     assert cell_state([rec("a-cpu-m-none", "x", "na"), rec("a-cpu-m-none", "y", "skipped")]) == "skipped"
     assert cell_state([rec("a-cpu-m-cpu", "x", "na")]) == "na"
+    assert cell_state([rec("a-cpu-m-none", "x", "error", reason="preflight: cannot import a")]) == "skipped"
 
 
 def test_a_go_on_the_cpu_says_so_and_never_reads_as_npu_sign_off():

@@ -76,3 +76,21 @@ def test_harness_run_help_lists_every_option_of_the_plugin():
         assert spelt_differently.get(name, name) in done.stdout, name
     assert "-n N" in done.stdout and "Exit status: 0 GO, 1 NO-GO" in done.stdout
     assert plugin_options_help().count("\n  --") >= len(names) - len(spelt_differently) - 6  # the axes are listed above
+
+
+def test_collect_only_leaves_the_last_run_where_it_is(matrix_suite, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"run_id": "r0", "status": "complete"}')
+    result = matrix_suite.runpytest("--collect-only", "-q", "--devices", "cpu", "--models", "tiny-llama",
+                                    "--harness-out", str(out))
+    assert result.ret == 0 and "rendering the report failed" not in result.stdout.str()
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"] and not (tmp_path / "history").exists()
+
+
+def test_a_shard_left_without_cells_still_writes_a_run_for_merge(matrix_suite, tmp_path):
+    out = tmp_path / "run"
+    result = matrix_suite.runpytest("--devices", "cpu", "--models", "tiny-llama", "--offload-modes", "none",
+                                    "--shard", "2/2", "--harness-out", str(out))
+    assert result.ret == 1  # nothing ran in this shard: NO-GO, and a run directory `harness merge` can read
+    assert (out / "results.jsonl").read_text() == "" and (out / "index.html").is_file()
