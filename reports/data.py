@@ -40,6 +40,7 @@ class GridCell:
     change: str = ""       # a diff kind: new-failure, fixed, still-failing, coverage-lost
     waived: bool = False
     blocking: bool = False
+    first: ResultRecord | None = None  # the first boot's result when the cell was booted again (record.flake)
 
 
 @final
@@ -262,13 +263,17 @@ def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], st
     """One grid per model; models with a failing cell first, then those that ran, then the rest (by name)."""
     by_model: dict[str, dict[str, dict[str, ResultRecord]]] = {}
     checks_of: dict[str, dict[str, None]] = {}
+    firsts: dict[tuple[str, str], ResultRecord] = {}
     for r in records:
-        by_model.setdefault(r.model, {}).setdefault(r.cell, {})[r.check] = r
+        cell_results = by_model.setdefault(r.model, {}).setdefault(r.cell, {})
+        if r.attempt > 1 and r.check in cell_results:
+            firsts[(r.cell, r.check)] = cell_results[r.check]  # the retry is shown; the first boot's result beside it
+        cell_results[r.check] = r
         checks_of.setdefault(r.model, {})[r.check] = None
     grids = []
     for model, cells in sorted(by_model.items()):
         ordered = sorted(cells.items(), key=lambda item: _row_order(next(iter(item[1].values()))))
-        rows = tuple(_row(cell_id, res, changes, waived, blocking) for cell_id, res in ordered)
+        rows = tuple(_row(cell_id, res, changes, waived, blocking, firsts) for cell_id, res in ordered)
         counts = Counter(r.status for res in cells.values() for r in res.values())
         ran = tuple(sorted((r for r in rows if states.get(r.cell) in ("ran", "simulated")),
                            key=lambda r: STATUS_ORDER.index(r.status) if r.status in STATUS_ORDER else 0))
@@ -293,7 +298,8 @@ def _row_order(r: ResultRecord) -> tuple[Any, ...]:
 
 
 def _row(cell_id: str, results: Mapping[str, ResultRecord], changes: Mapping[tuple[str, str], str],
-         waived: Mapping[tuple[str, str], str], blocking: set[tuple[str, str]]) -> GridRow:
+         waived: Mapping[tuple[str, str], str], blocking: set[tuple[str, str]],
+         firsts: Mapping[tuple[str, str], ResultRecord]) -> GridRow:
     first = next(iter(results.values()))
     label = " · ".join(p for p in (first.runtime, first.device, first.offload,
                                    first.dtype if first.dtype != "float32" else "", f"tp{first.tp}" if first.tp != 1 else "") if p)
@@ -301,7 +307,8 @@ def _row(cell_id: str, results: Mapping[str, ResultRecord], changes: Mapping[tup
     boot = next((r.boot_s for r in results.values() if r.boot_s is not None), None)
     reasons = {(r.status, r.reason) for r in results.values()}
     common = next(iter(reasons))[1] if len(reasons) == 1 and status in ("na", "skipped") else None
-    cells = {c: GridCell(r, figure(r), changes.get((cell_id, c), ""), (cell_id, c) in waived, (cell_id, c) in blocking)
+    cells = {c: GridCell(r, figure(r), changes.get((cell_id, c), ""), (cell_id, c) in waived, (cell_id, c) in blocking,
+                         firsts.get((cell_id, c)))
              for c, r in results.items()}
     return GridRow(cell_id, label, status, cells, boot, common, f"drill-{cell_id}")
 

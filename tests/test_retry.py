@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,31 @@ def test_logprob_boots_disagree_only_beyond_the_limit():
     assert disagree(a, {**a, "max_abs_delta": 0.5002}) is True
     assert disagree(a, {**a, "token_agreement": 0.9}) is True
     assert disagree(a, {**a, "max_abs_delta": "inf"}) is False  # not a finite figure: no claim
+
+
+class FlakeTags(HTMLParser):
+    """The report's flake tags (``data-flake``) and the first boot's results shown beside a retry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flakes: list[str] = []
+        self.first_boots: list[str] = []
+        self._in_first = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("data-flake"):
+            self.flakes.append(str(a["data-flake"]))
+        self._in_first = "first-boot" in (a.get("class") or "").split()
+        if self._in_first:
+            self.first_boots.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_first:
+            self.first_boots[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_first = False
 
 
 def run(out: Path, tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,6 +94,10 @@ def test_a_crash_on_the_first_boot_only_is_flaky_shown_and_the_policy_decides(tm
     assert {(r["status"], r["flake"]) for r in retry.values()} == {("pass", "flaky")}
     assert boots(out) == 2
     assert "3 flaky (passed on retry)" in done.stdout
+    shown = FlakeTags()
+    shown.feed((out / "index.html").read_text())
+    assert shown.flakes == ["flaky"] * 3 and len(shown.first_boots) == 3  # both boots shown, retry marked
+    assert all(t.startswith("first boot: error — boot-crash") for t in shown.first_boots)
     assert not processes_with_env("HARNESS_OUT", str(out.resolve()))
     strict = tmp_path / "strict.yaml"
     strict.write_text("schema: 1\nrequired: [{cells: '*', checks: '*', allow_skipped: true}]\nflaky_blocks: true\n")
