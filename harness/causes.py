@@ -58,12 +58,17 @@ def group_failures(records: Iterable[Mapping[str, Any] | Any]) -> list[CauseGrou
     """Failed and errored records grouped by reason, most cells first; each cell once per cause.
 
     Records are ResultRecords or their mappings. Three checks of cell ``a`` and one of cell ``b``
-    erroring with ``boot-crash: X`` give ``[CauseGroup("boot-crash: X", ("a", "b"))]``.
+    erroring with ``boot-crash: X`` give ``[CauseGroup("boot-crash: X", ("a", "b"))]``. Only the last
+    record of a (cell, check) counts: a check that passed when its cell was booted again is not a failure.
     """
+    last = {(_field(rec, "cell"), _field(rec, "check")): rec for rec in records}
     cells: dict[str, dict[str, None]] = {}
-    for rec in records:
+    for rec in last.values():
         if _field(rec, "status") in FAILED:
-            cells.setdefault(str(_field(rec, "reason") or "(no reason given)"), {})[str(_field(rec, "cell"))] = None
+            cause = str(_field(rec, "reason") or "(no reason given)")
+            if _field(rec, "flake"):  # the cell was booted again and failed again
+                cause += f" ({_field(rec, 'flake')}: failed on both boots)"
+            cells.setdefault(cause, {})[str(_field(rec, "cell"))] = None
     groups = [CauseGroup(cause, tuple(ids)) for cause, ids in cells.items()]
     return sorted(groups, key=lambda g: -g.count)  # stable: equal counts keep the order they first failed in
 

@@ -67,7 +67,10 @@ class CellRetry:
 
     def _retry_cell(self, items: list[pytest.Item]) -> None:
         """Boot the cell again (its runtime fixture was torn down) and re-run its failing items in order."""
+        worker = _xdist_worker(items[0].config)
         for i, item in enumerate(items):
+            if worker is not None:  # an xdist worker reports only the item it believes is running
+                worker.item_index = item.session.items.index(item)
             for key in (RESULT_KEY, RUNTIME_INFO_KEY):
                 if key in item.stash:
                     del item.stash[key]
@@ -77,6 +80,13 @@ class CellRetry:
             runtestprotocol(item, nextitem=nextitem, log=True)
             item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
             self.retried += 1
+
+
+def _xdist_worker(config: pytest.Config) -> Any:
+    """The xdist worker's interactor plugin (it relays reports to the controller), or None."""
+    if not hasattr(config, "workerinput"):
+        return None
+    return next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"), None)
 
 
 def classify(first: Mapping[str, Any] | None, retry: Mapping[str, Any]) -> str:

@@ -42,7 +42,7 @@ def test_boot_crashes_are_grouped_by_the_cause_read_from_the_log(matrix_suite, t
     recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["reason"] for r in recs} == {f"boot-crash: {CAUSE} (exit code 1)"}
     assert all("Traceback" in r["log_tail"] for r in recs)  # the evidence is kept in the results
-    result.stdout.fnmatch_lines([f"2 cells: boot-crash: {CAUSE} (exit code 1) — hf-cpu-tiny-llama-*"])
+    result.stdout.fnmatch_lines([f"2 cells: boot-crash: {CAUSE} (exit code 1) (broken: failed on both boots) — hf-cpu-tiny-llama-*"])
     assert "Traceback" not in text and "runtime log tail" not in text and "ERROR at setup" not in text
 
 

@@ -114,7 +114,7 @@ def test_a_crash_on_every_boot_is_broken_and_blocks(tmp_path):
     retry = attempts(out)[2]
     assert {(r["status"], r["flake"]) for r in retry.values()} == {("error", "broken")}
     assert boots(out) == 2
-    assert "broken (failed on both boots): boot-crash" in done.stdout
+    assert "(exit code 3) (broken: failed on both boots) — hf-cpu-tiny-llama-none" in done.stdout
 
 
 @pytest.mark.e2e
@@ -133,3 +133,12 @@ def test_retries_zero_never_boots_a_cell_twice(tmp_path):
     out = tmp_path / "run"
     done = run(out, tmp_path, {"HARNESS_HF_CHAOS": f"{CELL}=crash_on_boot_once"}, "--retries", "0")
     assert done.returncode == 1 and set(attempts(out)) == {1} and boots(out) == 1
+
+
+@pytest.mark.e2e
+def test_retries_work_on_xdist_workers_too(tmp_path):
+    out = tmp_path / "run"
+    done = run(out, tmp_path, {"HARNESS_HF_CHAOS": f"{CELL}=crash_on_boot_once"}, "-n", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert {(r["status"], r["flake"]) for r in attempts(out)[2].values()} == {("pass", "flaky")}
+    assert "INTERNALERROR" not in done.stdout + done.stderr and "failures by cause" not in done.stdout
