@@ -16,7 +16,6 @@ import pytest
 from harness import cellrun, lifecycle
 from harness.bootahead import BootAhead, next_cells, run_order
 from harness.devices import DeviceInventory, inventory
-from harness.causes import format_groups, group_failures
 from harness.errors import ConfigError, PreflightError, RuntimeStartError
 from harness.interrupts import InterruptGuard, honour_sigint
 from harness.matrix import Cell
@@ -26,6 +25,7 @@ from harness.preflight import Preflight
 from harness.progress import CellProgress
 from harness.recorder import NA_KEY, RECORD_PROPERTY, RUNTIME_INFO_KEY, ResultRecorder, record_data
 from harness.shard import assign, durations_from_results
+from harness.verdict import gated_exit, write_verdict
 
 if TYPE_CHECKING:
     from reports.builder import ReportOutcome
@@ -358,18 +358,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.exitstatus = gated_exit(session.exitstatus, outcome.verdict)
 
 
-def gated_exit(status: int, verdict: str) -> int | pytest.ExitCode:
-    """The session's exit code once a verdict exists: 0 on GO, 1 on NO-GO.
-
-    pytest's own outcome (tests failed, no tests ran) is replaced by the verdict, which the policy
-    decides (a waived failure is GO; a run where nothing required ran is NO-GO). An interrupted
-    session (2), an internal error (3) or a usage error (4) keep their codes.
-    """
-    if status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        return pytest.ExitCode.OK if verdict == "GO" else pytest.ExitCode.TESTS_FAILED
-    return status
-
-
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
     """Cells whose runtime never came up are counted as "errors" in a category of their own, so pytest's ERRORS
     section does not repeat each of their checks: the terminal summary groups them by cause."""
@@ -383,33 +371,10 @@ def _record_reason(report: pytest.TestReport) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    causes = _write_failure_causes(terminalreporter, config)
-    outcome = config.stash.get(OUTCOME_KEY, None)
-    if outcome is None:
-        return
-    from reports.commands import verdict_lines
-
-    terminalreporter.write_sep("-", "harness verdict")
-    for i, line in enumerate(verdict_lines(outcome, limit=0 if causes else 10)):  # the causes name the failures
-        terminalreporter.write_line(line, bold=i == 0, green=i == 0 and outcome.verdict == "GO",
-                                    red=i == 0 and outcome.verdict != "GO")
-    terminalreporter.write_line(f"results: {outcome.index.parent / 'results.jsonl'}")
-    terminalreporter.write_line(f"report:  {outcome.index}")
-
-
-def _write_failure_causes(terminalreporter: Any, config: pytest.Config) -> int:
-    """A few lines: the run's failed cells grouped by root cause (how many, which); returns how many."""
+    """The run's failures grouped by cause, then the verdict, what ran, and the report's path."""
     recorder = config.pluginmanager.get_plugin(RECORDER_NAME)
-    if recorder is None or not recorder.started_writing:
-        return 0
-    from harness.results import read_results
-
-    lines = format_groups(group_failures(read_results(recorder.out_dir / "results.jsonl").records))
-    if lines:
-        terminalreporter.write_sep("-", "harness failures by cause")
-        for line in lines:
-            terminalreporter.write_line(line, red=True)
-    return len(lines)
+    if recorder is not None and recorder.started_writing:
+        write_verdict(terminalreporter, recorder.out_dir, config.stash.get(OUTCOME_KEY, None))
 
 
 def _line_writer(config: pytest.Config) -> Any:

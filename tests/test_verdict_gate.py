@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.plugin import gated_exit
+from harness.verdict import gated_exit
 from harness.runcmd import plugin_options_help
 
 REPO = Path(__file__).resolve().parent.parent
