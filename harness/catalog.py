@@ -140,12 +140,13 @@ def _read_config(path: Path, where: str) -> Mapping[str, Any]:
 
 
 def _directory_cards(directory: Path, extra: bool) -> dict[str, ModelCard]:
+    where = f"card directory {directory} (--cards or a matrix file's cards:)"
     if not directory.is_dir():
-        raise ConfigError(f"--cards {directory}: not a directory; pass a directory of model card YAML files "
+        raise ConfigError(f"{where}: not a directory; pass a directory of model card files "
                           f"(NAME.yaml, the format of {CARDS_DIR})")
     cards = load_cards(directory)
     if extra and not cards:
-        raise ConfigError(f"--cards {directory}: no *.yaml model card in it; write NAME.yaml cards there "
+        raise ConfigError(f"{where}: no *.yaml model card in it; write NAME.yaml cards there "
                           f"(see {CARDS_DIR} for examples) or drop the option")
     return cards
 
