@@ -49,6 +49,9 @@ class CatalogSpec:
         sets = tuple(s.strip() for s in facts.split(",") if s.strip()) if facts is not None else ()
         if facts is not None and not sets:
             raise ConfigError(f"--model-facts takes a comma list of fact sets such as 'world,arithmetic', got {facts!r}")
+        if sets and not models:
+            raise ConfigError(f"--model-facts {facts} chooses the fact sets of --model cards, and no --model is "
+                              f"given; add --model NAME=PATH or drop --model-facts (a card file names its own facts)")
         return cls(dirs, parse_model_specs(models), sets)
 
     def models_axis(self, axis: tuple[str, ...], *, from_cli: bool, from_matrix: bool) -> tuple[str, ...]:

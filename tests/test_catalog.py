@@ -161,6 +161,8 @@ def test_model_facts_choose_the_sets_and_an_unknown_set_is_refused(tmp_path):
     assert [(s.name, s.shots) for s in card.sets] == [("world", 0), ("arithmetic", 4)]
     with pytest.raises(ConfigError, match="facts 'trivia' not found .*known: .*'world'"):
         adhoc_card("m", path, ("trivia",))
+    with pytest.raises(ConfigError, match="no --model is given"):
+        CatalogSpec.build(cards=(), models=(), facts="world")
 
 
 def test_adhoc_models_run_instead_of_the_default_unless_models_are_named(tmp_path):
