@@ -277,11 +277,16 @@ def load_card(path: Path) -> ModelCard:
     card = ModelCard.from_mapping(data, str(path))
     if card.name != path.stem:
         raise ConfigError(f"{path}: card name {card.name!r} must match its file name {path.stem!r}; rename one")
+    check_fact_sets(card, str(path))
+    return dataclasses.replace(card, card_path=path)
+
+
+def check_fact_sets(card: ModelCard, where: str) -> None:
+    """Every accuracy set of ``card`` must be a facts file of models/facts/."""
     for fact_set in card.sets:
         if not fact_set.path.is_file():
             known = sorted(p.stem for p in FACTS_DIR.glob("*.yaml"))
-            raise ConfigError(f"{path}: facts {fact_set.name!r} not found in {FACTS_DIR}; known: {known}")
-    return dataclasses.replace(card, card_path=path)
+            raise ConfigError(f"{where}: facts {fact_set.name!r} not found in {FACTS_DIR}; known: {known}")
 
 
 def load_cards(directory: Path = CARDS_DIR) -> dict[str, ModelCard]:

@@ -1,6 +1,7 @@
 """Matrix files: a YAML matrix (axes, per-runtime options, include/exclude/N/A rules).
 
     include: base.yaml              # optional: start from another file (paths relative to this one)
+    cards: [team-cards]             # optional: more model card directories (relative to this file)
     runtimes: [hf, sglang]
     devices: [cpu, npu]
     models: [tiny-llama, glm-4.7-flash]
@@ -28,7 +29,7 @@ from harness.errors import ConfigError
 from harness.matrix import Cell
 
 AXES = ("runtimes", "devices", "models", "offload_modes", "dtypes", "tp")
-FIELDS = set(AXES) | {"include", "runtime_options", "exclude", "na"}
+FIELDS = set(AXES) | {"include", "runtime_options", "exclude", "na", "cards"}
 CELL_KEYS = ("runtime", "device", "model", "offload", "dtype", "tp")
 RUNTIME_OPTION_KEYS = {"python", "boot_timeout", "args", "env"}
 
@@ -74,6 +75,7 @@ class MatrixFile:
     runtime_options: Mapping[str, RuntimeOptions]
     exclude: tuple[CellPattern, ...]
     na: tuple[tuple[CellPattern, str], ...]
+    cards: tuple[Path, ...] = ()  # model card directories, resolved against the file's directory
 
     @classmethod
     def load(cls, path: Path, _seen: tuple[Path, ...] = ()) -> MatrixFile:
@@ -91,12 +93,14 @@ class MatrixFile:
         ro = {str(k): _runtime_options(v, f"{path}: runtime_options.{k}") for k, v in (data.get("runtime_options") or {}).items()}
         exclude = tuple(CellPattern.from_mapping(e, f"{path}: exclude[{i}]") for i, e in enumerate(_list(data, "exclude", path)))
         na = tuple(_na_rule(r, f"{path}: na[{i}]") for i, r in enumerate(_list(data, "na", path)))
-        return cls(path, axes, ro, exclude, na)
+        cards = tuple((path.parent / str(c)).resolve() for c in _list(data, "cards", path))
+        return cls(path, axes, ro, exclude, na, cards)
 
     def _merged(self, child: MatrixFile) -> MatrixFile:
         axes = {a: child.axes[a] if child.axes[a] is not None else self.axes[a] for a in AXES}
         return MatrixFile(child.path, axes, {**self.runtime_options, **child.runtime_options},
-                          self.exclude + child.exclude, self.na + child.na)
+                          self.exclude + child.exclude, self.na + child.na,
+                          tuple(dict.fromkeys(self.cards + child.cards)))
 
     def excluded(self, cell: Cell) -> bool:
         return any(p.matches(cell) for p in self.exclude)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, final
 
+from harness.catalog import CatalogSpec
 from harness.errors import ConfigError
 from harness.matrix import DEVICES, parse_list
 from harness.matrixfile import MatrixFile, RuntimeOptions
@@ -31,6 +32,13 @@ def add_options(parser: Any) -> None:
     group.addoption("--matrix", default=None, metavar="FILE", help="YAML matrix file (axes, runtime options, exclude/N/A rules)")
     for axis, opt in _AXIS_OPTIONS.items():
         group.addoption(opt, default=None, help=f"comma list overriding the matrix (default: {DEFAULTS[axis]})")
+    group.addoption("--cards", action="append", default=[], metavar="DIR",
+                    help="also read the model cards (NAME.yaml) of DIR; a name already defined is refused (repeatable)")
+    group.addoption("--model", action="append", default=[], metavar="NAME=PATH",
+                    help="test the checkpoint directory PATH as model NAME, its card built from PATH/config.json; "
+                         "runs instead of the default models unless --models or the matrix file names models (repeatable)")
+    group.addoption("--model-facts", default=None, metavar="SET,...",
+                    help="fact sets of the --model cards (default: world,general,arithmetic, as the real cards)")
     group.addoption("--harness-out", default=None, help=f"directory for results.jsonl, manifest.json, index.html (default: {DEFAULT_OUT})")
     group.addoption("--runtime-python", action="append", default=[], metavar="NAME=PATH",
                     help="interpreter that launches runtime NAME (repeatable; env HARNESS_PYTHON_<NAME>)")
@@ -77,6 +85,7 @@ class HarnessOptions:
     progress: bool = False
     boot_ahead: int = 1
     retries: int = 1
+    catalog: CatalogSpec = CatalogSpec()
 
     @classmethod
     def from_config(cls, config: Any) -> HarnessOptions:
@@ -89,10 +98,14 @@ class HarnessOptions:
         ahead = opt("--boot-ahead")
         if ahead is None or ahead < 0:
             raise ConfigError(f"--boot-ahead takes a count >= 0 (0: no boot ahead), got {ahead}")
+        catalog = CatalogSpec.build(opt("--cards") or (), opt("--model") or (), opt("--model-facts"),
+                                    matrix.cards if matrix else ())
+        models = catalog.models_axis(axes["models"], from_cli=opt("--models") is not None,
+                                     from_matrix=bool(matrix and matrix.axes.get("models") is not None))
         from_file = {k: v.python for k, v in (matrix.runtime_options if matrix else {}).items() if v.python}
         return cls(
             out_dir=Path(opt("--harness-out") or DEFAULT_OUT).resolve(),
-            runtimes=axes["runtimes"], devices=axes["devices"], models=axes["models"],
+            runtimes=axes["runtimes"], devices=axes["devices"], models=models,
             offload_modes=axes["offload_modes"], dtypes=axes["dtypes"], tps=_ints(axes["tp"], "--tp"),
             runtime_python=parse_runtime_python(opt("--runtime-python"), os.environ, from_file),
             boot_timeout_s=timeout, workarounds=tuple(opt("--workaround") or ()), matrix=matrix,
@@ -102,7 +115,7 @@ class HarnessOptions:
             shard_durations=Path(opt("--shard-durations")) if opt("--shard-durations") else None,
             lease_dir=Path(opt("--lease-dir")) if opt("--lease-dir") else None,
             progress=bool(opt("--harness-progress")), boot_ahead=int(ahead),
-            retries=parse_retries(opt("--retries"), os.environ),
+            retries=parse_retries(opt("--retries"), os.environ), catalog=catalog,
         )
 
     def python_for(self, runtime: str) -> str:

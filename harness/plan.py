@@ -5,7 +5,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import final
 
-from harness.cards import ModelCard, load_cards
+from harness.cards import ModelCard
+from harness.catalog import load_catalog
 from harness.checks import CHECKS
 from harness.errors import ConfigError
 from harness.matrix import Cell, MatrixSpec, PlannedCell, expand
@@ -39,7 +40,7 @@ def select_models(selectors: tuple[str, ...], cards: Mapping[str, ModelCard]) ->
 
 def build_plan(options: HarnessOptions) -> Plan:
     """Validate the options against the registries and expand the matrix."""
-    cards = load_cards()
+    cards = load_catalog(options.catalog, reserved=MODEL_GROUPS)
     if not cards:
         raise ConfigError("no model cards found in models/cards/; the checkout is incomplete")
     spec = MatrixSpec.build(

@@ -27,7 +27,8 @@ Examples:
 
 def add_run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="boot each matrix cell's runtime, run every check, write results and an HTML report",
-                         epilog=EPILOG + plugin_options_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog=EPILOG + plugin_options_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
+                         allow_abbrev=False)  # else `--model NAME=PATH` would be read as an abbreviated --models
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (default: %(default)s)")
     for opt, key in (("--runtimes", "runtimes"), ("--devices", "devices"), ("--models", "models"),
                      ("--offload-modes", "offload_modes"), ("--dtypes", "dtypes"), ("--tp", "tp")):
