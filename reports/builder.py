@@ -38,9 +38,12 @@ MD_ROW_LIMIT = 50
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """Compiled templates cached in the user's temp dir (checked by source hash); none if it is unusable."""
+    """Compiled templates cached beside the harness's other caches, ``~/.cache/llm-harness/templates``
+    (checked by source hash; nothing lands in /tmp); none if that is unusable."""
+    where = Path.home() / ".cache" / "llm-harness" / "templates"
     try:
-        return jinja2.FileSystemBytecodeCache()
+        where.mkdir(parents=True, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(str(where))
     except (OSError, RuntimeError):
         return None
 
