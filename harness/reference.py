@@ -158,7 +158,7 @@ class ReferenceStore:
             data = json.loads(self.path(model, key).read_text())
             if data.get("key") != key:
                 return None
-            return tuple(_generation(g) for g in data.pop("generations")), data
+            return tuple(generation_from_dict(g) for g in data.pop("generations")), data
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -262,7 +262,7 @@ def _env_without(name: str) -> Iterator[None]:
             os.environ[name] = saved
 
 
-def _generation(data: dict[str, Any]) -> Generation:
+def generation_from_dict(data: dict[str, Any]) -> Generation:
     return Generation(
         prompt=str(data["prompt"]), text=str(data["text"]), token_ids=tuple(int(t) for t in data["token_ids"]),
         logprobs=tuple(float(x) for x in data["logprobs"]),
