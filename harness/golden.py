@@ -72,9 +72,10 @@ class Golden:
                        ReferenceSpec.from_mapping(data["reference"], f"{where}: reference"), request,
                        str(data.get("generation", "")), dict(data.get("producer") or {}),
                        tuple(generation_from_dict(g) for g in data["generations"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: golden file is incomplete or damaged ({type(exc).__name__}: {exc}); "
-                              f"export it again") from None
+        except KeyError as exc:
+            raise ConfigError(f"{where}: golden file is incomplete: missing field {exc}; export it again") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: golden file is damaged ({type(exc).__name__}: {exc}); export it again") from None
 
     @property
     def made(self) -> str:
