@@ -202,7 +202,8 @@ def producer(spec: ReferenceSpec, versions: Mapping[str, Any]) -> dict[str, Any]
 
 
 def origin(meta: Mapping[str, Any], spec: ReferenceSpec) -> str:
-    """Where an entry came from, for people: ``golden imported from HOST (harness V, DATE)`` or ``computed here on hf-cpu float32``."""
+    """Where an entry came from, for people: ``golden imported from HOST (harness V, DATE)`` or
+    ``computed here on hf-cpu float32``."""
     made = meta.get("producer") or {}
     host = str(made.get("host") or "an unknown host")
     if meta.get("source") == "golden":

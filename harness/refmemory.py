@@ -80,7 +80,8 @@ def size(n: float) -> str:
 def estimate(checkpoint: Path, spec: ReferenceSpec, on_host: bool = False) -> MemoryNeed:
     """The memory the reference ``spec`` needs for ``checkpoint`` (``on_host``: a simulated device runs on the CPU)."""
     ckpt = Checkpoint(Path(checkpoint))
-    weights, by_dtype = 0, dict[str, int]()
+    weights = 0
+    by_dtype: dict[str, int] = {}  # floating dtype -> elements
     for name in ckpt.names():
         elements, st = math.prod(ckpt.shape(name)), ckpt.dtype(name)
         if st in _ST_DTYPE:
@@ -158,6 +159,7 @@ def alternatives(model: str, spec: ReferenceSpec, checkpoint: Path, simulated: b
     out.append(f"another device (`reference: {{device: {others}}}`)")
     if spec.runtime == "hf" and spec.offload != "disk":
         out.append("disk offload (`reference: {offload: disk}`: slow, weights read from disk)")
-    out.append(f"or a golden computed on a host where it fits: `harness reference export {model} --out {model}.golden.json.gz` "
+    golden = f"{model}.golden.json.gz"
+    out.append(f"or a golden computed on a host where it fits: `harness reference export {model} --out {golden}` "
                f"there, then `harness reference import {model}.golden.json.gz` here")
     return "; ".join(out)
