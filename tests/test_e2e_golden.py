@@ -129,3 +129,18 @@ def test_a_reference_that_will_not_fit_is_refused_unbooted_and_the_check_says_wh
                          **{TEST_MEMORY_ENV: "1M"})
     assert export.returncode == 1 and "harness reference export: preflight: reference" in export.stderr
     assert not (tmp_path / "g.json").exists()
+
+
+def test_a_matrix_file_reference_makes_another_cell_the_reference(tmp_path):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(f"runtimes: [hf]\ndevices: [cpu]\nmodels: [{MODEL}]\noffload_modes: [none, disk]\n"
+                      "reference: {offload: disk}\n")
+    run = harness_cli("run", "--out", str(tmp_path / "run"), "--matrix", str(matrix), store=tmp_path / "store")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    parity = {r["cell"]: r["metrics"] for r in records(tmp_path / "run") if r["check"] == "logprob_parity"}
+    disk, none = parity[f"hf-cpu-{MODEL}-disk"], parity[REF_CELL]
+    assert disk["reference_cell"] == none["reference_cell"] == f"hf-cpu-{MODEL}-disk"
+    assert disk["reference_source"] in ("self", "cache") and none["reference_source"] in ("computed", "cache")
+    assert none["reference_origin"] == "computed here on hf-cpu float32, disk offload"
+    assert [c for e, c in events(tmp_path / "run") if e == "reference-boot"] in ([], [f"hf-cpu-{MODEL}-disk"])
+    assert len(store_entries(tmp_path / "store")) == 1
