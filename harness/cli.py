@@ -1,10 +1,12 @@
-"""The `harness` command: run the matrix, render a report, merge shard runs, list workarounds, check portability."""
+"""The `harness` command: run the matrix, render a report, merge shard runs, list workarounds, check portability,
+export / import golden references."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from harness.goldencmd import add_reference_parser
 from harness.options import DEFAULT_OUT
 from harness.runcmd import add_run_parser
 
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("portability", add_help=False, help="statically check a runtime for accelerator-only imports "
                         "and names; exit 1 on findings not in the baseline (see `harness portability --help`)")
     pt.set_defaults(func=_portability, passthrough=True)
+    add_reference_parser(sub)
     return p
 
 

@@ -14,6 +14,8 @@
       - {runtime: hf, tp: 2}
     na:                             # keep cells but mark them N/A with a reason
       - {match: {device: npu, offload: meta}, reason: "meta offload is a debug mode"}
+    reference:                      # the logprob reference cell of every model (default below; harness/refspec.py)
+      {runtime: hf, device: cpu, dtype: float32, offload: none}
 """
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ import yaml
 
 from harness.errors import ConfigError
 from harness.matrix import Cell
+from harness.refspec import ReferenceSpec
 
 AXES = ("runtimes", "devices", "models", "offload_modes", "dtypes", "tp")
-FIELDS = set(AXES) | {"include", "runtime_options", "exclude", "na", "cards"}
+FIELDS = set(AXES) | {"include", "runtime_options", "exclude", "na", "cards", "reference"}
 CELL_KEYS = ("runtime", "device", "model", "offload", "dtype", "tp")
 RUNTIME_OPTION_KEYS = {"python", "boot_timeout", "args", "env"}
 
@@ -76,6 +79,7 @@ class MatrixFile:
     exclude: tuple[CellPattern, ...]
     na: tuple[tuple[CellPattern, str], ...]
     cards: tuple[Path, ...] = ()  # model card directories, resolved against the file's directory
+    reference: ReferenceSpec | None = None  # None: the default reference (hf-cpu float32)
 
     @classmethod
     def load(cls, path: Path, _seen: tuple[Path, ...] = ()) -> MatrixFile:
@@ -94,13 +98,15 @@ class MatrixFile:
         exclude = tuple(CellPattern.from_mapping(e, f"{path}: exclude[{i}]") for i, e in enumerate(_list(data, "exclude", path)))
         na = tuple(_na_rule(r, f"{path}: na[{i}]") for i, r in enumerate(_list(data, "na", path)))
         cards = tuple((path.parent / str(c)).resolve() for c in _list(data, "cards", path))
-        return cls(path, axes, ro, exclude, na, cards)
+        ref = ReferenceSpec.from_mapping(data["reference"], str(path)) if "reference" in data else None
+        return cls(path, axes, ro, exclude, na, cards=cards, reference=ref)
 
     def _merged(self, child: MatrixFile) -> MatrixFile:
         axes = {a: child.axes[a] if child.axes[a] is not None else self.axes[a] for a in AXES}
         return MatrixFile(child.path, axes, {**self.runtime_options, **child.runtime_options},
                           self.exclude + child.exclude, self.na + child.na,
-                          tuple(dict.fromkeys(self.cards + child.cards)))
+                          cards=tuple(dict.fromkeys(self.cards + child.cards)),
+                          reference=child.reference or self.reference)
 
     def excluded(self, cell: Cell) -> bool:
         return any(p.matches(cell) for p in self.exclude)

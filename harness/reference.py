@@ -1,14 +1,17 @@
 """Reference answers of a model: the greedy generations of its reference cell, cached on disk.
 
-The reference cell is ``hf-cpu-<model>-none`` in float32. Its answers are cached under
-``$HARNESS_REFERENCE_DIR`` (default ``~/.cache/llm-harness/reference``), keyed by the checkpoint's
-safetensors bytes, the prompts, the generation settings and the harness version, and computed
-under a file lock so that concurrent xdist workers compute them once:
+The reference cell is ``hf-cpu-<model>-none`` in float32 unless a matrix file's ``reference:``
+says otherwise (harness/refspec.py). Its answers are cached under ``$HARNESS_REFERENCE_DIR``
+(default ``~/.cache/llm-harness/reference``), keyed by the checkpoint's safetensors bytes, the
+prompts, the generation settings, the reference cell and the harness version, and computed under a
+file lock so that concurrent xdist workers compute them once; a golden imported with
+``harness reference import`` (harness/golden.py) sits in the same store under the same key:
 
     store = ReferenceStore(reference_dir())
-    answers = obtain(store, "tiny-llama", request.key(checkpoint_digest(ckpt)), own=None,
-                     compute=lambda: boot_and_generate(card, options, request))
-    answers.source  # "cache", "computed" (booted the reference runtime) or "self"
+    answers = obtain(store, "tiny-llama", request.key(checkpoint_digest(ckpt), spec), own=None,
+                     compute=lambda: boot_and_generate(card, options, request), spec=spec)
+    answers.source  # "cache", "golden" (imported), "computed" (booted the reference runtime) or "self"
+    answers.origin  # "computed here on hf-cpu float32" or "golden imported from gpu-7 (harness 0.9.0, 2026-01-05)"
 """
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, final
 
@@ -30,11 +34,11 @@ from harness.cards import ModelCard
 from harness.client import Generation
 from harness.matrix import Cell
 from harness.options import HarnessOptions
+from harness.refspec import DEFAULT_REFERENCE, ReferenceSpec
 
 REFERENCE_DIR_ENV = "HARNESS_REFERENCE_DIR"
 FAULT_ENV = "HARNESS_HF_FAULT"  # hf_server.py's test-only fault switch; never set for the reference
-ReferenceSource = Literal["cache", "computed", "self"]
-Compute = Callable[[], Sequence[Generation]]
+ReferenceSource = Literal["cache", "golden", "computed", "self"]
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -44,9 +48,15 @@ def reference_dir() -> Path:
     return Path(override).expanduser() if override else Path.home() / ".cache" / "llm-harness" / "reference"
 
 
-def reference_cell(model: str) -> Cell:
-    """The cell every other cell of ``model`` is compared with: hf, cpu, no offload, float32, tp 1."""
-    return Cell("hf", "cpu", model, "none", "float32", 1)
+def reference_spec(options: HarnessOptions | None) -> ReferenceSpec:
+    """The matrix file's ``reference:``, else hf, cpu, float32, no offload."""
+    matrix = options.matrix if options is not None else None
+    return getattr(matrix, "reference", None) or DEFAULT_REFERENCE
+
+
+def reference_cell(model: str, spec: ReferenceSpec = DEFAULT_REFERENCE) -> Cell:
+    """The cell every other cell of ``model`` is compared with (default: hf, cpu, no offload, float32, tp 1)."""
+    return spec.cell(model)
 
 
 # How hf_server generates (bump when its maths can move a logprob): references cached by an
@@ -64,12 +74,28 @@ class ReferenceRequest:
     max_new_tokens: int
     top_logprobs: int
 
-    def key(self, checkpoint_digest: str) -> str:
-        """sha256 over the checkpoint digest, the request and the harness version."""
+    def key(self, checkpoint_digest: str, reference: ReferenceSpec = DEFAULT_REFERENCE) -> str:
+        """sha256 over the checkpoint digest, the request, the reference cell and the harness version."""
         blob = json.dumps({"checkpoint": checkpoint_digest, "prompts": list(self.prompts),
                            "max_new_tokens": self.max_new_tokens, "top_logprobs": self.top_logprobs,
-                           "harness": __version__, "generation": GENERATION}, sort_keys=True)
+                           "reference": reference.as_dict(), "harness": __version__, "generation": GENERATION},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prompts": list(self.prompts), "max_new_tokens": self.max_new_tokens, "top_logprobs": self.top_logprobs}
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Produced:
+    """Generations and the versions of the runtime that produced them (torch, transformers, ...)."""
+
+    generations: tuple[Generation, ...]
+    versions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+Compute = Callable[[], "Sequence[Generation] | Produced"]
 
 
 @final
@@ -82,6 +108,8 @@ class ReferenceAnswers:
     key: str
     path: Path
     seconds: float
+    origin: str = ""  # "computed here on hf-cpu float32", "golden imported from HOST (harness V, DATE)"
+    cell: str = ""  # the reference cell's id: hf-cpu-tiny-llama-none
 
 
 def checkpoint_digest(directory: Path) -> str:
@@ -121,12 +149,17 @@ class ReferenceStore:
 
     def load(self, model: str, key: str) -> tuple[Generation, ...] | None:
         """The cached generations, or None when absent, unreadable or for another key."""
+        entry = self.load_entry(model, key)
+        return None if entry is None else entry[0]
+
+    def load_entry(self, model: str, key: str) -> tuple[tuple[Generation, ...], dict[str, Any]] | None:
+        """The cached generations and the entry's other fields (source, producer, ...), or None."""
         try:
             data = json.loads(self.path(model, key).read_text())
             if data.get("key") != key:
                 return None
-            return tuple(_generation(g) for g in data["generations"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return tuple(generation_from_dict(g) for g in data.pop("generations")), data
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def save(self, model: str, key: str, generations: Sequence[Generation], meta: dict[str, Any]) -> None:
@@ -137,32 +170,77 @@ class ReferenceStore:
         os.replace(tmp, self.path(model, key))
 
 
-def obtain(store: ReferenceStore, model: str, key: str, *, own: Compute | None, compute: Compute) -> ReferenceAnswers:
-    """The cached answers; else ``own`` (the cell is the reference) or ``compute``, then cached."""
+def obtain(store: ReferenceStore, model: str, key: str, *, own: Compute | None, compute: Compute,
+           spec: ReferenceSpec = DEFAULT_REFERENCE) -> ReferenceAnswers:
+    """The cached answers (computed earlier or an imported golden); else ``own`` (the cell is the
+    reference) or ``compute``, then cached with who produced them."""
     t0 = time.monotonic()
     with store.locked(model, key):
-        cached = store.load(model, key)
-        if cached is not None:
-            return ReferenceAnswers(cached, "cache", key, store.path(model, key), round(time.monotonic() - t0, 3))
-        source: ReferenceSource = "self" if own is not None else "computed"
-        gens = tuple((own or compute)())
-        store.save(model, key, gens, {"source": source, "harness": __version__,
-                                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    return ReferenceAnswers(gens, source, key, store.path(model, key), round(time.monotonic() - t0, 3))
+        entry = store.load_entry(model, key)
+        if entry is not None:
+            source: ReferenceSource = "golden" if entry[1].get("source") == "golden" else "cache"
+            return ReferenceAnswers(entry[0], source, key, store.path(model, key), round(time.monotonic() - t0, 3),
+                                    origin(entry[1], spec), spec.cell(model).id)
+        source = "self" if own is not None else "computed"
+        made = (own or compute)()
+        produced = made if isinstance(made, Produced) else Produced(tuple(made))
+        meta = {"source": source, "harness": __version__, "created": now(), "producer": producer(spec, produced.versions)}
+        store.save(model, key, produced.generations, meta)
+    return ReferenceAnswers(produced.generations, source, key, store.path(model, key), round(time.monotonic() - t0, 3),
+                            origin(meta, spec), spec.cell(model).id)
 
 
-def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: ReferenceRequest) -> list[Generation]:
-    """Boot the model's reference cell (without any test fault), ask it, tear it down."""
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def producer(spec: ReferenceSpec, versions: Mapping[str, Any]) -> dict[str, Any]:
+    """The producing environment's fingerprint: host, harness, the runtime's versions, the reference cell."""
+    return {"host": platform.node(), "harness": __version__, "created": now(), "python": platform.python_version(),
+            "platform": platform.platform(), **spec.as_dict(),
+            "versions": {k: v for k, v in versions.items() if isinstance(v, (str, int, float)) and v != ""}}
+
+
+def origin(meta: Mapping[str, Any], spec: ReferenceSpec) -> str:
+    """Where an entry came from, for people: ``golden imported from HOST (harness V, DATE)`` or
+    ``computed here on hf-cpu float32``."""
+    made = meta.get("producer") or {}
+    host = str(made.get("host") or "an unknown host")
+    if meta.get("source") == "golden":
+        return f"golden imported from {host} (harness {made.get('harness', '?')}, {str(made.get('created', '?'))[:10]})"
+    where = "here" if host == platform.node() else f"on {host}"
+    return f"computed {where} on {spec.label}"
+
+
+def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: ReferenceRequest) -> Produced:
+    """Refuse a reference that will not fit (ReferenceRefused); else boot the model's reference cell
+    (without any test fault), ask it, tear it down. events.jsonl says ``reference-refused``, or
+    ``reference-boot`` and ``reference-stopped``."""
     from harness import cellrun  # cellrun imports the checks, which import this module
+    from harness.leases import log_event
+    from harness.refmemory import ReferenceRefused, preflight
 
-    with _env_without(FAULT_ENV):
-        cell = reference_cell(card.name)  # its own log: the matrix may be booting the same cell meanwhile
-        rt = cellrun.boot(cell, card, options or default_options(), log_name=f"reference-{cell.id}.log")
+    options = options or default_options()
+    spec = reference_spec(options)
+    cell = reference_cell(card.name, spec)
+    events = options.out_dir / "events.jsonl"
+    simulated = cell.device in options.simulate
     try:
-        return rt.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
+        preflight(cell, spec, cellrun.resolve_checkpoint(card, options.python_for(cell.runtime)),
+                  options.python_for(cell.runtime), simulated)
+    except ReferenceRefused:
+        log_event(events, "reference-refused", cell.id, cell.device, ())
+        raise
+    log_event(events, "reference-boot", cell.id, cell.device, ())
+    with _env_without(FAULT_ENV):  # its own log: the matrix may be booting the same cell meanwhile
+        rt = cellrun.boot(cell, card, options, simulated=simulated, log_name=f"reference-{cell.id}.log")
+    try:
+        gens = rt.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
                                   top_logprobs=request.top_logprobs)
+        return Produced(tuple(gens), dict(rt.fingerprint.get("versions") or {}))
     finally:
         cellrun.shutdown(rt)
+        log_event(events, "reference-stopped", cell.id, cell.device, ())
 
 
 def default_options(out_dir: Path | None = None) -> HarnessOptions:
@@ -185,7 +263,7 @@ def _env_without(name: str) -> Iterator[None]:
             os.environ[name] = saved
 
 
-def _generation(data: dict[str, Any]) -> Generation:
+def generation_from_dict(data: dict[str, Any]) -> Generation:
     return Generation(
         prompt=str(data["prompt"]), text=str(data["text"]), token_ids=tuple(int(t) for t in data["token_ids"]),
         logprobs=tuple(float(x) for x in data["logprobs"]),

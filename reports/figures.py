@@ -119,12 +119,27 @@ def _logprob_parity(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fa
            Fact("top-k max |Δ|", limited(number(m.get("max_topk_delta")), "limit_max_topk_delta")),
            Fact("min top-k overlap", limited(percent(m.get("min_topk_overlap")), "limit_min_topk_overlap", "needs")),
            Fact("near ties", number(m.get("near_ties")) if m.get("near_ties") else ""),
-           Fact("reference", (f"from {m['reference_source']}" if m.get("reference_source") else "")
-                + (f", built in {seconds(m['reference_s'])}" if as_number(m.get("reference_s")) else "")),
+           Fact("reference", _reference(m)),
            Fact("reference file", str(d.get("reference_path") or ""))]
     used = {"prompts", "prompts_diverged", "token_agreement", "max_abs_delta", "max_topk_delta", "min_topk_overlap",
-            "near_ties", "reference_source", "reference_s", "dtype", "reference_path", *(k for k in m if k.startswith("limit_"))}
+            "near_ties", "reference_source", "reference_s", "reference_cell", "reference_origin", "dtype",
+            "reference_path", *(k for k in m if k.startswith("limit_"))}
     return out, used
+
+
+def _reference(m: Mapping[str, Any]) -> str:
+    """Which cell and where it came from: ``hf-cpu-m-none, golden imported from gpu-7 (harness 0.9.0, 2026-01-05)``,
+    ``hf-cpu-m-none, computed here on hf-cpu float32 · read from the reference store``."""
+    which = ", ".join(str(m[k]) for k in ("reference_cell", "reference_origin") if m.get(k))
+    source = str(m.get("reference_source") or "")
+    how = _REFERENCE_HOW.get(source, f"from {source}" if source else "")
+    if source == "computed" and as_number(m.get("reference_s")):
+        how += f" in {seconds(m['reference_s'])}"
+    return " · ".join(p for p in (which, how) if p)
+
+
+_REFERENCE_HOW = {"cache": "read from the reference store", "computed": "booted by this check",
+                  "self": "this cell's own answers", "golden": ""}
 
 
 def _none(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], set[str]]:

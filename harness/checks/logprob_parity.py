@@ -1,9 +1,10 @@
-"""Logprob parity: a cell's greedy answers against its model's reference cell (hf, cpu, none, float32).
+"""Logprob parity: a cell's greedy answers against its model's reference cell (default hf, cpu, none, float32).
 
 Per prompt it walks the reference's tokens: greedy-token agreement, |Δ logprob| on every chosen
 token both agree on, and the overlap of their top-k alternatives, judged by the card's per-dtype
-thresholds. The reference comes from the on-disk cache (harness/reference.py), from the cell
-itself when it is the reference cell, or from booting the reference runtime once.
+thresholds. The reference comes from the on-disk cache (harness/reference.py; an imported golden
+lives there too), from the cell itself when it is the reference cell, or from booting the reference
+runtime once, after a memory preflight that refuses (``preflight: ...``) one that will not fit.
 """
 from __future__ import annotations
 
@@ -16,10 +17,15 @@ from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
 from harness.matrix import Cell
 from harness.parity import GenerationParity, PromptParity, compare_generations
-from harness.reference import (ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
-                               checkpoint_digest, obtain, reference_cell, reference_dir)
+from harness.reference import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
+                               checkpoint_digest, obtain, reference_cell, reference_dir, reference_spec)
 
 LISTED = 10
+
+
+def reference_request(card: ModelCard) -> ReferenceRequest:
+    """What a card's reference is asked: every accuracy prompt, greedy, with the card's top-k."""
+    return ReferenceRequest(tuple(card_prompts(card)), max(s.max_new_tokens for s in card.sets), card.logprob.top_k)
 
 
 class TokenNames:
@@ -50,14 +56,16 @@ class LogprobParityCheck:
         return None
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        card = ctx.card
-        request = ReferenceRequest(tuple(card_prompts(card)), max(s.max_new_tokens for s in card.sets), card.logprob.top_k)
+        card, spec = ctx.card, reference_spec(ctx.options)
+        request = reference_request(card)
         got = ctx.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
                                   top_logprobs=request.top_logprobs)
-        fault = ctx.client.server_info().get("fault")
-        own = (lambda: got) if ctx.cell == reference_cell(card.name) and not fault else None
-        ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(checkpoint_digest(ctx.checkpoint)),
-                     own=own, compute=lambda: boot_and_generate(card, ctx.options, request))
+        info = ctx.client.server_info()
+        fault = info.get("fault")
+        own = ((lambda: Produced(tuple(got), dict(info.get("versions") or {})))
+               if ctx.cell == reference_cell(card.name, spec) and not fault else None)
+        ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(checkpoint_digest(ctx.checkpoint), spec),
+                     own=own, compute=lambda: boot_and_generate(card, ctx.options, request), spec=spec)
         thr = card.logprob.for_dtype(ctx.cell.dtype)
         parity = compare_generations(ref.generations, got, tie_margin=thr.max_abs_delta)
         return _verdict(parity, thr, ref, TokenNames(ctx.checkpoint), ctx.cell.dtype, fault)
@@ -74,6 +82,7 @@ def _verdict(parity: GenerationParity, thr: LogprobThresholds, ref: ReferenceAns
         "limit_min_token_agreement": thr.min_token_agreement,
         "limit_min_topk_overlap": thr.min_topk_overlap,
         "reference_source": ref.source, "reference_key": ref.key[:16], "reference_s": ref.seconds,
+        "reference_cell": ref.cell, "reference_origin": ref.origin,
     }
     if fault:
         metrics["runtime_fault"] = fault
