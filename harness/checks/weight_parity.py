@@ -2,32 +2,91 @@
 
 Tensors the runtime returns by value are compared within the dtype's tolerance; those it does
 not return are compared by digest where the runtime offers one (harness.checks.weight_digest).
+
+Streaming and bounded: checkpoint tensors are taken in the order of the runtime tensor that
+holds them, so a fused or stacked runtime tensor (128 experts' gate/up) is fetched once, its
+members compared as views of it, and dropped before the next one arrives (``BoundedFetch``: a
+few tensors up to ``FETCH_BUDGET_BYTES``, never several large ones). The checkpoint is read one
+tensor at a time, and the comparison itself works in bounded chunks (harness.tensordiff).
+Coverage (harness.checks.weight_coverage) counts every checkpoint element as verified by value,
+by digest, or not verified with the reason; ``truncate_rows`` on a card makes it a sample.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
+from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 
 import numpy as np
 
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_digest import DigestParity, compare_digests, why_not
 from harness.client import weight_digests
 from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.matrix import Cell
 from harness.parity import TensorParity, compare, worst_first
+from harness.tensorwire import transfer_stats
 
 WORST_LISTED = 10
-Fetch = Callable[[str], "np.ndarray | None"]
+FETCH_BUDGET_BYTES = 64 << 20
+PASSES = ("transfer", "checkpoint_read", "layout", "compare")
 
 
 @dataclasses.dataclass(frozen=True)
 class _Unavailable:
     name: str
     why: str
+
+
+class PassClock:
+    """Seconds spent in each pass over the data (transfer, checkpoint read, layout, compare)."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PASSES, 0.0)
+
+    def timed(self, what: str, fn: Callable[[], object]) -> object:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[what] += time.perf_counter() - t0
+
+
+class BoundedFetch:
+    """Runtime tensors by name, remembered while they fit ``budget`` bytes (the newest always kept).
+
+    Before each new fetch, older entries are dropped down to the budget, so what is held is at
+    most ``budget`` plus the tensor being fetched; names the runtime does not have are remembered.
+    """
+
+    def __init__(self, get: Callable[[str], "np.ndarray | None"], clock: PassClock, budget: int = FETCH_BUDGET_BYTES) -> None:
+        self.get, self.clock, self.budget = get, clock, budget
+        self.held: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.absent: set[str] = set()
+        self.fetched_bytes = 0
+        self.largest = 0
+
+    def __call__(self, name: str) -> np.ndarray | None:
+        if name in self.held:
+            self.held.move_to_end(name)
+            return self.held[name]
+        if name in self.absent:
+            return None
+        while self.held and sum(t.nbytes for t in self.held.values()) > self.budget:
+            self.held.popitem(last=False)
+        value = self.clock.timed("transfer", lambda: self.get(name))
+        if value is None:
+            self.absent.add(name)
+            return None
+        self.fetched_bytes += value.nbytes
+        self.largest = max(self.largest, value.nbytes)
+        self.held[name] = value
+        return value
 
 
 class WeightParityCheck:
@@ -44,17 +103,44 @@ class WeightParityCheck:
         layout = Layout.load(ctx.weight_layout)
         tol = ctx.card.tolerance(ctx.cell.dtype)
         rows = ctx.card.truncate_rows
-        fetch: Fetch = lru_cache(maxsize=8)(lambda name: ctx.client.weight(name, rows))
+        clock = PassClock()
+        fetch = BoundedFetch(lambda name: ctx.client.weight(name, rows), clock)
         cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
+        tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
         results: list[TensorParity] = []
         unavailable: list[_Unavailable] = []
-        for name in ckpt.names():
-            outcome = _compare_one(ckpt, layout, fetch, cut, name, tol, ctx.card.architecture)
+        t0 = time.perf_counter()
+        for name in stream_order(ckpt, layout, ctx.card.architecture):
+            outcome = _compare_one(ckpt, layout, fetch, cut, name, tol, ctx.card.architecture, tally, clock)
             (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
         digests: list[DigestParity] = []
         if unavailable:
             digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
-        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests)
+        for d in digests:
+            tally.by_digest(sum(_elements(ckpt.shape(n)) for n in d.members))
+        for u in unavailable:
+            tally.not_verified(u.name, _elements(ckpt.shape(u.name)), kind_of(u.why, rows, ctx.cell.tp))
+        io = _io_figures(ckpt, fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
+        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests, tally, io)
+
+
+def stream_order(ckpt: Checkpoint, layout: Layout, architecture: str | None) -> list[str]:
+    """Checkpoint names grouped by the runtime tensor that holds them (its members consecutive)."""
+    return sorted(ckpt.names(), key=lambda n: (layout.candidates(n, architecture)[0].runtime_name, n))
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _io_figures(ckpt: Checkpoint, fetch: BoundedFetch, clock: PassClock, seconds: float,
+                wire: dict[str, float] | None) -> dict[str, object]:
+    """What was moved and how long each pass took, for the report and benchmarks/bench_scale.py."""
+    total = sum(ckpt.nbytes(n) for n in ckpt.names())
+    fmt = None if wire is None else ("binary" if wire["raw_tensors"] and not wire["json_tensors"]
+                                     else "json" if wire["json_tensors"] and not wire["raw_tensors"] else "mixed")
+    return {"checkpoint_bytes": total, "transferred_bytes": fetch.fetched_bytes, "largest_runtime_tensor_bytes": fetch.largest,
+            "seconds": seconds, "transfer_format": fmt, **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
 
 
 def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable: list[_Unavailable]
@@ -75,8 +161,8 @@ def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable:
     return digests, still
 
 
-def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: Fetch, cut: CutContext, name: str, tol: Tolerance,
-                 architecture: str) -> TensorParity | _Unavailable:
+def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: BoundedFetch, cut: CutContext, name: str, tol: Tolerance,
+                 architecture: str, tally: CoverageTally, clock: PassClock) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
     for mapped in layout.candidates(name, architecture):
@@ -84,49 +170,71 @@ def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: Fetch, cut: CutContext
         if raw is None:
             continue
         try:
-            got = recover(raw, mapped, name, cut)
+            got = clock.timed("layout", lambda: recover(raw, mapped, name, cut))
         except LayoutUnavailable as exc:
             why = str(exc)
             continue
-        return _compare_recovered(ckpt, name, mapped.runtime_name, got, tol)
+        _count(tally, name, ckpt.shape(name), got, cut)
+        return _compare_recovered(ckpt, name, mapped.runtime_name, got, tol, clock)
     return _Unavailable(name, why)
 
 
-def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Recovered, tol: Tolerance) -> TensorParity:
+def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recovered, cut: CutContext) -> None:
+    """Elements compared by value, and the rest of the tensor as not verified (sampled or other ranks)."""
+    total = _elements(shape)
+    compared = math.prod(len(range(*s.indices(n))) for s, n in zip(got.region, shape)) if got.region else total
+    tally.by_value(compared)
+    kind = (f"sampled: truncate_rows={cut.truncated_rows}" if cut.truncated_rows is not None
+            else f"held by other tp ranks (tp={cut.tp})")
+    tally.not_verified(name, total - compared, kind)
+
+
+def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Recovered, tol: Tolerance,
+                       clock: PassClock) -> TensorParity:
     rows = got.region[0].stop if got.region else None
-    want = ckpt.read(name, rows)[got.region] if got.region else ckpt.read(name)
+    want = clock.timed("checkpoint_read", lambda: ckpt.view(name, rows))
+    want = want[got.region] if got.region else want
     where = [f"via {runtime_name}"] if runtime_name != name else []
     if got.partial:
         shown = ", ".join(f"{s.start}:{s.stop}" if s != slice(None) else ":" for s in got.region)
         where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
     if got.padding_note:
         where.append(got.padding_note)
-    return compare(name, got.tensor, want, tol, padding_max_abs=got.padding_max_abs, note="; ".join(where))
+    return clock.timed("compare", lambda: compare(name, got.tensor, want, tol, padding_max_abs=got.padding_max_abs,
+                                                  note="; ".join(where)))
 
 
-def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str,
-             layout: str, digests: list[DigestParity] | None = None) -> CheckResult:
-    digests = digests or []
+def _metrics(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str, layout: str,
+             digests: list[DigestParity], tally: CoverageTally) -> dict[str, object]:
     ranked = worst_first(results)
     failed = [r for r in results if not r.ok]
     differ = [d for d in digests if not d.ok]
-    padded = [r for r in results if r.padding_max_abs > 0]
-    metrics = {
+    return {
         "tensors_compared": len(results), "tensors_failed": len(failed), "tensors_unavailable": len(unavailable),
         "max_abs": max((r.max_abs for r in results), default=None),
         "max_rel": max((r.max_rel for r in results), default=None),
         "max_tol_ratio": max((r.tol_ratio for r in results), default=None),
         "min_cosine": min((r.cosine for r in results), default=None),
-        "nonzero_padding": len(padded),
+        "nonzero_padding": sum(1 for r in results if r.padding_max_abs > 0),
         "dtype": dtype, "atol": tol.atol, "rtol": tol.rtol, "layout": layout,
         "worst_tensor": ranked[0].name if failed else (differ[0].runtime_name if differ else None),
         "tensors_by_digest": sum(len(d.members) for d in digests),
         "tensors_digest_differs": sum(len(d.members) for d in differ),
+        **tally.metrics(),
     }
+
+
+def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str,
+             layout: str, digests: list[DigestParity], tally: CoverageTally, io: dict[str, object]) -> CheckResult:
+    ranked = worst_first(results)
+    failed = [r for r in results if not r.ok]
+    differ = [d for d in digests if not d.ok]
+    metrics = _metrics(results, unavailable, tol, dtype, layout, digests, tally)
     details = {"worst": [r.as_dict() for r in ranked[:WORST_LISTED]],
                "unavailable": [u.name for u in unavailable[:50]],
                "unavailable_reasons": [dataclasses.asdict(u) for u in unavailable[:50]],
-               "digests": [d.as_dict() for d in sorted(digests, key=lambda d: d.ok)[:50]]}
+               "digests": [d.as_dict() for d in sorted(digests, key=lambda d: d.ok)[:50]],
+               "not_verified": tally.details(), "io": io}
     if not results and not digests:
         return CheckResult("na", "the runtime exposes none of the checkpoint's tensors", metrics, details)
     if differ:
@@ -134,20 +242,22 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
         values = f"; by value: {len(failed)}/{len(results)} outside tolerance" if results else ""
         return CheckResult("fail", f"parity: {len(differ)}/{len(digests)} runtime tensors differ from the checkpoint "
                                    f"by digest (sha256 via /weights_checker; no values to size the error): "
-                                   f"{names}{values}", metrics, details)
+                                   f"{names}{values}; {tally.headline()}", metrics, details)
     if failed:
         top = ranked[0]
         reason = (f"parity: {len(failed)}/{len(results)} tensors outside {dtype} tolerance atol={tol.atol:g} "
                   f"rtol={tol.rtol:g}; worst {top.name}: max_abs={top.max_abs:.3g} max_rel={top.max_rel:.3g} "
                   f"cosine={top.cosine:.6f} frac_outside={top.frac_outside:.3g} {top.note}".rstrip())
-        return CheckResult("fail", reason, metrics, details)
+        return CheckResult("fail", f"{reason}; {tally.headline()}", metrics, details)
     parts = [f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} rtol={tol.rtol:g}"] if results else []
     if digests:
         parts.append(f"{metrics['tensors_by_digest']} byte-identical by digest ({len(digests)} runtime tensors, "
                      f"sha256 via /weights_checker{'' if results else '; the runtime returns no values'})")
     if unavailable:
         parts.append(f"{len(unavailable)} not exposed by the runtime")
-    return CheckResult("pass", "; ".join(parts), metrics, details)
+    if tally.missing:
+        return CheckResult("pass", f"{tally.headline()}: " + "; ".join(parts), metrics, details)
+    return CheckResult("pass", "; ".join(parts) + f"; {tally.headline()}", metrics, details)
 
 
 CHECK = WeightParityCheck()
