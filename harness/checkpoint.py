@@ -43,9 +43,10 @@ class Checkpoint:
     def files(self) -> list[Path]:
         return sorted({f for f, _, _ in self._index.values()})
 
-    def view(self, name: str, rows: int | None = None) -> np.ndarray:
-        """The tensor in its stored dtype (bf16 as harness.tensors.BF16), read into a fresh buffer
-        with one copy; ``rows`` reads only the first rows."""
+    def view(self, name: str, rows: int | None = None, into: np.ndarray | None = None) -> np.ndarray:
+        """The tensor in its stored dtype (bf16 as harness.tensors.BF16), read with one copy into a
+        fresh buffer or into the uint8 buffer ``into`` (reused: the tensor lives until its next
+        use); ``rows`` reads only the first rows."""
         path, meta, data_start = self._index[name]
         shape = tuple(meta["shape"])
         try:
@@ -56,7 +57,7 @@ class Checkpoint:
         if rows is not None and shape:
             shape = (min(rows, shape[0]), *shape[1:])
             end = begin + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        buf = np.empty(end - begin, dtype=np.uint8)
+        buf = into[:end - begin] if into is not None and len(into) >= end - begin else np.empty(end - begin, np.uint8)
         with path.open("rb", buffering=0) as fh:
             fh.seek(data_start + begin)
             got = fh.readinto(memoryview(buf))

@@ -15,7 +15,8 @@ from harness import tensordiff
 from harness.cards import Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checks.weight_coverage import CoverageTally, kind_of
-from harness.checks.weight_parity import BoundedFetch, PassClock, stream_order
+from harness.checks.weight_parity import stream_order
+from harness.checks.weight_stream import BoundedFetch, PassClock
 from harness.layout import Layout
 from harness.parity import compare
 from harness.tensors import BF16, bits, from_bytes, widen

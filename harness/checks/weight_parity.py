@@ -5,8 +5,8 @@ not return are compared by digest where the runtime offers one (harness.checks.w
 
 Streaming and bounded: checkpoint tensors are taken in the order of the runtime tensor that
 holds them, so a fused or stacked runtime tensor (128 experts' gate/up) is fetched once, its
-members compared as views of it, and dropped before the next one arrives (``BoundedFetch``: a
-few tensors up to ``FETCH_BUDGET_BYTES``, never several large ones). The checkpoint is read one
+members compared as views of it while the next one is fetched, and dropped
+(harness.checks.weight_stream: a few tensors up to a byte budget, never several large ones). The checkpoint is read one
 tensor at a time, and the comparison itself works in bounded chunks (harness.tensordiff).
 Coverage (harness.checks.weight_coverage) counts every checkpoint element as verified by value,
 by digest, or not verified with the reason; ``truncate_rows`` on a card makes it a sample.
@@ -16,16 +16,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-
-import numpy as np
 
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_digest import DigestParity, compare_digests, why_not
+from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
 from harness.client import weight_digests
 from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.matrix import Cell
@@ -33,60 +30,12 @@ from harness.parity import TensorParity, compare, worst_first
 from harness.tensorwire import transfer_stats
 
 WORST_LISTED = 10
-FETCH_BUDGET_BYTES = 64 << 20
-PASSES = ("transfer", "checkpoint_read", "layout", "compare")
 
 
 @dataclasses.dataclass(frozen=True)
 class _Unavailable:
     name: str
     why: str
-
-
-class PassClock:
-    """Seconds spent in each pass over the data (transfer, checkpoint read, layout, compare)."""
-
-    def __init__(self) -> None:
-        self.seconds = dict.fromkeys(PASSES, 0.0)
-
-    def timed(self, what: str, fn: Callable[[], object]) -> object:
-        t0 = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self.seconds[what] += time.perf_counter() - t0
-
-
-class BoundedFetch:
-    """Runtime tensors by name, remembered while they fit ``budget`` bytes (the newest always kept).
-
-    Before each new fetch, older entries are dropped down to the budget, so what is held is at
-    most ``budget`` plus the tensor being fetched; names the runtime does not have are remembered.
-    """
-
-    def __init__(self, get: Callable[[str], "np.ndarray | None"], clock: PassClock, budget: int = FETCH_BUDGET_BYTES) -> None:
-        self.get, self.clock, self.budget = get, clock, budget
-        self.held: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.absent: set[str] = set()
-        self.fetched_bytes = 0
-        self.largest = 0
-
-    def __call__(self, name: str) -> np.ndarray | None:
-        if name in self.held:
-            self.held.move_to_end(name)
-            return self.held[name]
-        if name in self.absent:
-            return None
-        while self.held and sum(t.nbytes for t in self.held.values()) > self.budget:
-            self.held.popitem(last=False)
-        value = self.clock.timed("transfer", lambda: self.get(name))
-        if value is None:
-            self.absent.add(name)
-            return None
-        self.fetched_bytes += value.nbytes
-        self.largest = max(self.largest, value.nbytes)
-        self.held[name] = value
-        return value
 
 
 class WeightParityCheck:
@@ -104,15 +53,18 @@ class WeightParityCheck:
         tol = ctx.card.tolerance(ctx.cell.dtype)
         rows = ctx.card.truncate_rows
         clock = PassClock()
-        fetch = BoundedFetch(lambda name: ctx.client.weight(name, rows), clock)
+        order = stream_order(ckpt, layout, ctx.card.architecture)
+        plan = [layout.candidates(n, ctx.card.architecture)[0].runtime_name for n in order]
         cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
         tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
         results: list[TensorParity] = []
         unavailable: list[_Unavailable] = []
         t0 = time.perf_counter()
-        for name in stream_order(ckpt, layout, ctx.card.architecture):
-            outcome = _compare_one(ckpt, layout, fetch, cut, name, tol, ctx.card.architecture, tally, clock)
-            (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+        with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch:
+            walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock)
+            for name in order:
+                outcome = _compare_one(walk, name)
+                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
         digests: list[DigestParity] = []
         if unavailable:
             digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
@@ -140,7 +92,7 @@ def _io_figures(ckpt: Checkpoint, fetch: BoundedFetch, clock: PassClock, seconds
     fmt = None if wire is None else ("binary" if wire["raw_tensors"] and not wire["json_tensors"]
                                      else "json" if wire["json_tensors"] and not wire["raw_tensors"] else "mixed")
     return {"checkpoint_bytes": total, "transferred_bytes": fetch.fetched_bytes, "largest_runtime_tensor_bytes": fetch.largest,
-            "seconds": seconds, "transfer_format": fmt, **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
+            "seconds": seconds, "transfer_busy_s": round(fetch.busy_s, 4), "transfer_format": fmt, **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
 
 
 def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable: list[_Unavailable]
@@ -161,21 +113,35 @@ def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable:
     return digests, still
 
 
-def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: BoundedFetch, cut: CutContext, name: str, tol: Tolerance,
-                 architecture: str, tally: CoverageTally, clock: PassClock) -> TensorParity | _Unavailable:
+@dataclasses.dataclass
+class _Walk:
+    """What comparing one checkpoint tensor after another needs (mutable: the tally and clock fill up)."""
+
+    ckpt: Checkpoint
+    layout: Layout
+    fetch: BoundedFetch
+    cut: CutContext
+    tol: Tolerance
+    architecture: str
+    tally: CoverageTally
+    clock: PassClock
+    buffer: ReadBuffer = dataclasses.field(default_factory=ReadBuffer)
+
+
+def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
-    for mapped in layout.candidates(name, architecture):
-        raw = fetch(mapped.runtime_name)
+    for mapped in walk.layout.candidates(name, walk.architecture):
+        raw = walk.fetch(mapped.runtime_name)
         if raw is None:
             continue
         try:
-            got = clock.timed("layout", lambda: recover(raw, mapped, name, cut))
+            got = walk.clock.timed("layout", lambda: recover(raw, mapped, name, walk.cut))
         except LayoutUnavailable as exc:
             why = str(exc)
             continue
-        _count(tally, name, ckpt.shape(name), got, cut)
-        return _compare_recovered(ckpt, name, mapped.runtime_name, got, tol, clock)
+        _count(walk.tally, name, walk.ckpt.shape(name), got, walk.cut)
+        return _compare_recovered(walk, name, mapped.runtime_name, got)
     return _Unavailable(name, why)
 
 
@@ -189,10 +155,10 @@ def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recover
     tally.not_verified(name, total - compared, kind)
 
 
-def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Recovered, tol: Tolerance,
-                       clock: PassClock) -> TensorParity:
+def _compare_recovered(walk: _Walk, name: str, runtime_name: str, got: Recovered) -> TensorParity:
+    ckpt = walk.ckpt
     rows = got.region[0].stop if got.region else None
-    want = clock.timed("checkpoint_read", lambda: ckpt.view(name, rows))
+    want = walk.clock.timed("checkpoint_read", lambda: ckpt.view(name, rows, into=walk.buffer.take(ckpt.nbytes(name))))
     want = want[got.region] if got.region else want
     where = [f"via {runtime_name}"] if runtime_name != name else []
     if got.partial:
@@ -200,8 +166,8 @@ def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Reco
         where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
     if got.padding_note:
         where.append(got.padding_note)
-    return clock.timed("compare", lambda: compare(name, got.tensor, want, tol, padding_max_abs=got.padding_max_abs,
-                                                  note="; ".join(where)))
+    return walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol, padding_max_abs=got.padding_max_abs,
+                                                       note="; ".join(where)))
 
 
 def _metrics(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str, layout: str,
