@@ -9,11 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import ConfigError
-
-_NUMPY_DTYPES = {
-    "F64": np.float64, "F32": np.float32, "F16": np.float16,
-    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
-}
+from harness.tensors import UnknownDtype, numpy_dtype, widen
 
 
 class Checkpoint:
@@ -21,15 +17,15 @@ class Checkpoint:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._index: dict[str, tuple[Path, dict]] = {}
+        self._index: dict[str, tuple[Path, dict, int]] = {}
         files = sorted(directory.glob("*.safetensors"))
         if not files:
             raise ConfigError(f"no *.safetensors file in {directory}; point the model card at a safetensors checkpoint")
         for f in files:
-            header, _ = _read_header(f)
+            header, data_start = _read_header(f)
             for name, meta in header.items():
                 if name != "__metadata__":
-                    self._index[name] = (f, meta)
+                    self._index[name] = (f, meta, data_start)
 
     def names(self) -> list[str]:
         return sorted(self._index)
@@ -40,19 +36,38 @@ class Checkpoint:
     def dtype(self, name: str) -> str:
         return str(self._index[name][1]["dtype"])
 
+    def nbytes(self, name: str) -> int:
+        begin, end = self._index[name][1]["data_offsets"]
+        return int(end - begin)
+
+    def files(self) -> list[Path]:
+        return sorted({f for f, _, _ in self._index.values()})
+
+    def view(self, name: str, rows: int | None = None, into: np.ndarray | None = None) -> np.ndarray:
+        """The tensor in its stored dtype (bf16 as harness.tensors.BF16), read with one copy into a
+        fresh buffer or into the uint8 buffer ``into`` (reused: the tensor lives until its next
+        use); ``rows`` reads only the first rows."""
+        path, meta, data_start = self._index[name]
+        shape = tuple(meta["shape"])
+        try:
+            dtype = numpy_dtype(meta["dtype"])
+        except UnknownDtype as exc:
+            raise ConfigError(f"{path}:{name}: {exc}") from None
+        begin, end = meta["data_offsets"]
+        if rows is not None and shape:
+            shape = (min(rows, shape[0]), *shape[1:])
+            end = begin + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        buf = into[:end - begin] if into is not None and len(into) >= end - begin else np.empty(end - begin, np.uint8)
+        with path.open("rb", buffering=0) as fh:
+            fh.seek(data_start + begin)
+            got = fh.readinto(memoryview(buf))
+        if got != end - begin:
+            raise ConfigError(f"{path}:{name}: file ends after {got} of {end - begin} bytes; the checkpoint is truncated")
+        return buf.view(dtype).reshape(shape)
+
     def read(self, name: str, rows: int | None = None) -> np.ndarray:
         """The tensor as float32 (bf16 widened exactly); ``rows`` keeps only the first rows."""
-        path, meta = self._index[name]
-        _, data_start = _read_header(path)
-        begin, end = meta["data_offsets"]
-        shape = tuple(meta["shape"])
-        with path.open("rb") as fh:
-            fh.seek(data_start + begin)
-            raw = fh.read(end - begin)
-        arr = _decode(raw, meta["dtype"], shape, f"{path}:{name}")
-        if rows is not None and arr.ndim >= 1:
-            arr = arr[:rows]
-        return arr
+        return widen(self.view(name, rows))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -63,13 +78,3 @@ def _read_header(path: Path) -> tuple[dict, int]:
         (length,) = struct.unpack("<Q", fh.read(8))
         header = json.loads(fh.read(length))
     return header, 8 + length
-
-
-def _decode(raw: bytes, dtype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    if dtype == "BF16":
-        u16 = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-        return u16.view(np.float32).reshape(shape)
-    if dtype not in _NUMPY_DTYPES:
-        raise ConfigError(f"{where}: tensor dtype {dtype} is not supported; known: BF16, {', '.join(_NUMPY_DTYPES)}")
-    arr = np.frombuffer(raw, dtype=np.dtype(_NUMPY_DTYPES[dtype]).newbyteorder("<")).reshape(shape)
-    return arr.astype(np.float32) if arr.dtype.kind == "f" else arr

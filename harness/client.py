@@ -9,6 +9,7 @@ import numpy as np
 import requests
 
 from harness.errors import RuntimeRequestError
+from harness.tensorwire import TensorFetcher
 
 
 @final
@@ -50,6 +51,7 @@ class NativeClient:
         self.cell_id = cell_id
         self.timeout_s = timeout_s
         self.session = requests.Session()
+        self.fetcher = TensorFetcher(self.base_url, cell_id, timeout_s)
 
     def _post(self, path: str, payload: dict[str, Any]) -> requests.Response:
         try:
@@ -73,15 +75,10 @@ class NativeClient:
         return [_native_generation(p, item) for p, item in zip(prompts, items)]
 
     def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None:
-        # SGLang truncates the first dimension to 100 rows unless told otherwise.
-        payload: dict[str, Any] = {"name": name, "truncate_size": truncate_rows if truncate_rows is not None else FULL_ROWS}
-        resp = self._post("/get_weights_by_name", payload)
-        if resp.status_code in (400, 404):
-            return None
-        if resp.status_code != 200:
-            raise RuntimeRequestError(self.cell_id, f"/get_weights_by_name {name!r}: HTTP {resp.status_code}: {resp.text[:300]}")
-        data = resp.json()
-        return None if data is None else np.asarray(data, dtype=np.float32)
+        """The runtime's tensor: raw bytes in its own dtype where the runtime offers them (hf), else
+        SGLang's JSON list as float32 (harness.tensorwire). SGLang truncates the first dimension to
+        100 rows unless told otherwise."""
+        return self.fetcher.fetch(name, truncate_rows if truncate_rows is not None else FULL_ROWS)
 
     def weight_digests(self) -> list[dict[str, Any]] | None:
         """SGLang's ``/weights_checker`` checksums: one entry per rank, ``{"tp_rank", "tp_size",

@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from harness.errors import ConfigError
+from harness.tensors import widen
 
 LAYOUTS_DIR = Path(__file__).resolve().parent / "layouts"
 _OPS = ("index", "chunk", "concat", "transpose", "tp_shard", "unpad")
@@ -218,7 +219,7 @@ def _segment(cut: _Cut, dim: int, start: int, size: int, sharded: bool, mapped: 
     if start >= have:
         raise LayoutUnavailable(f"rows {start}:{start + size} of {mapped.runtime_name} lie beyond the "
                                 f"{have} rows the runtime returned (truncate_rows)")
-    cut.t = np.take(cut.t, np.arange(start, min(start + size, have)), axis=dim)
+    cut.t = cut.t[(slice(None),) * dim + (slice(start, min(start + size, have)),)]  # a view, no copy
     if sharded:
         cut.prefix_dims.add(dim)
 
@@ -244,10 +245,10 @@ def _unpad(cut: _Cut, arg: Any, mapped: Mapped, name: str, shape: tuple[int, ...
         return
     pad_mask = np.ones(cut.t.shape, dtype=bool)
     pad_mask[keep] = False
-    padding = np.abs(cut.t[pad_mask].astype(np.float64))
+    padding = np.abs(widen(cut.t[pad_mask]).astype(np.float64))
     cut.padding_max_abs = float(padding.max()) if padding.size else 0.0
     if cut.padding_max_abs:
-        rows = np.argwhere(np.abs(cut.t) * pad_mask > 0)[:, 0]
+        rows = np.argwhere(np.abs(widen(cut.t)) * pad_mask > 0)[:, 0]
         cut.padding_note = (f"non-zero padding: max |x|={cut.padding_max_abs:.3g} in padded rows "
                             f"{int(rows.min())}..{int(rows.max())} (padding must be zeros)")
     cut.t = cut.t[keep]

@@ -9,6 +9,7 @@ import numpy as np
 
 from harness.cards import LogprobThresholds, Tolerance
 from harness.client import Generation
+from harness.tensordiff import figures
 
 
 @final
@@ -54,43 +55,15 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> Te
     if got.shape != want.shape:
         return TensorParity(name, tuple(want.shape), float("inf"), float("inf"), float("nan"), 1.0, False,
                             f"shape {tuple(got.shape)} != checkpoint {tuple(want.shape)}", tol_ratio=float("inf"))
-    a = got.astype(np.float64, copy=False)
-    b = want.astype(np.float64, copy=False)
-    diff = np.abs(a - b)
-    if diff.size == 0:
-        return TensorParity(name, tuple(want.shape), 0.0, 0.0, 1.0, 0.0, True)
-    finite = np.isfinite(a).all()
-    max_abs = float(diff.max())
-    denom = np.abs(b)
-    rel = np.divide(diff, denom, out=np.where(diff > 0, np.inf, 0.0), where=denom > 0)
-    allowed = tol.atol + tol.rtol * denom
-    outside = diff > allowed
-    ratio = np.divide(diff, allowed, out=np.where(diff > 0, np.inf, 0.0), where=allowed > 0)
-    return TensorParity(
-        name=name,
-        shape=tuple(want.shape),
-        max_abs=max_abs,
-        max_rel=float(rel.max()),
-        cosine=_cosine(a, b),
-        frac_outside=float(outside.mean()),
-        ok=bool(finite and not outside.any()),
-        note="" if finite else "non-finite values",
-        tol_ratio=float(ratio.max()) if finite else float("inf"),
-    )
+    f = figures(got, want, tol)
+    return TensorParity(name=name, shape=tuple(want.shape), max_abs=f.max_abs, max_rel=f.max_rel, cosine=f.cosine,
+                        frac_outside=f.frac_outside, ok=f.ok, note="" if f.finite else "non-finite values",
+                        tol_ratio=f.tol_ratio)
 
 
 def worst_first(results: list[TensorParity]) -> list[TensorParity]:
     """Failures first, then by fraction outside tolerance and max abs error, largest first."""
     return sorted(results, key=lambda r: (r.ok, -r.frac_outside, -_num(r.max_abs)))
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 and nb == 0.0:
-        return 1.0
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return float(np.dot(a.ravel(), b.ravel()) / (na * nb))
 
 
 def _num(x: float) -> float:

@@ -32,6 +32,7 @@ from typing import Any, Literal, final
 from harness import __version__
 from harness.cards import ModelCard
 from harness.client import Generation
+from harness.digestmemo import file_sha256
 from harness.matrix import Cell
 from harness.options import HarnessOptions
 from harness.refspec import DEFAULT_REFERENCE, ReferenceSpec
@@ -39,7 +40,6 @@ from harness.refspec import DEFAULT_REFERENCE, ReferenceSpec
 REFERENCE_DIR_ENV = "HARNESS_REFERENCE_DIR"
 FAULT_ENV = "HARNESS_HF_FAULT"  # hf_server.py's test-only fault switch; never set for the reference
 ReferenceSource = Literal["cache", "golden", "computed", "self"]
-_DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
 def reference_dir() -> Path:
@@ -113,18 +113,11 @@ class ReferenceAnswers:
 
 
 def checkpoint_digest(directory: Path) -> str:
-    """sha256 over every ``*.safetensors`` file of a checkpoint (names and bytes), memoised per file."""
+    """sha256 over every ``*.safetensors`` file of a checkpoint (names and bytes), memoised per file
+    on disk (harness.digestmemo: by path, size and mtime)."""
     outer = hashlib.sha256()
     for f in sorted(Path(directory).glob("*.safetensors")):
-        st = f.stat()
-        memo = (str(f.resolve()), st.st_size, st.st_mtime_ns)
-        if memo not in _DIGESTS:
-            inner = hashlib.sha256()
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 24), b""):
-                    inner.update(block)
-            _DIGESTS[memo] = inner.hexdigest()
-        outer.update(f"{f.name}:{_DIGESTS[memo]}\n".encode())
+        outer.update(f"{f.name}:{file_sha256(f)}\n".encode())
     return outer.hexdigest()
 
 

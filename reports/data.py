@@ -16,7 +16,8 @@ from harness.matrix import DEVICES
 from harness.results import ResultRecord
 from reports.diff import RunDiff
 from reports.environment import Environment, build_environment
-from reports.figures import Fact, facts, number, seconds
+from reports.drift import as_number
+from reports.figures import Fact, facts, number, sampled, seconds
 from reports.overview import Folded, Heatmap, RowLike, fold, heatmap
 from reports.portability import PortabilitySection
 from reports.redact import Redactor
@@ -230,7 +231,9 @@ def figure(rec: ResultRecord) -> str:
         differ = m.get("tensors_digest_differs") or 0
         by_digest = (f"{m['tensors_by_digest']} by digest" + (f", {differ} differ" if differ else "")
                      if m.get("tensors_by_digest") else "")
-        return " + ".join(x for x in (by_value, by_digest) if x) or "0 tensors"
+        shown = " + ".join(x for x in (by_value, by_digest) if x) or "0 tensors"
+        covered = as_number(m.get("coverage"))
+        return shown if covered is None or covered >= 1.0 else f"{sampled(covered)} · {shown}"
     if "max_abs_delta" in m:
         return f"max|Δ| {number(m['max_abs_delta'])}"
     first = next(iter(facts(rec.check, m, {})), None)

@@ -96,10 +96,30 @@ def _weight_parity(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fac
            Fact("tolerance", _tolerance(m)),
            Fact("not exposed", f"{number(m.get('tensors_unavailable'))} tensors" if m.get("tensors_unavailable") else ""),
            Fact("nonzero padding", number(m.get("nonzero_padding")) if m.get("nonzero_padding") else ""),
-           Fact("worst tensor", str(m.get("worst_tensor") or ""))]
-    used = {"tensors_compared", "tensors_failed", "tensors_by_digest", "tensors_digest_differs", "max_abs", "max_rel",
+           Fact("worst tensor", str(m.get("worst_tensor") or "")),
+           Fact("coverage", coverage(m))]
+    used = {"coverage", "coverage_by_value", "coverage_by_digest", "coverage_not_verified", "elements",
+            "elements_by_value", "elements_by_digest", "not_verified_why", "tensors_compared", "tensors_failed", "tensors_by_digest", "tensors_digest_differs", "max_abs", "max_rel",
             "min_cosine", "atol", "rtol", "dtype", "tensors_unavailable", "nonzero_padding", "worst_tensor"}
     return out, used
+
+
+def coverage(m: Mapping[str, Any]) -> str:
+    """``100% (by value 55%, by digest 45%)``, ``sampled 4.2% (by value 4.2%; not verified 95.8%: why)``."""
+    whole = as_number(m.get("coverage"))
+    if whole is None:
+        return ""
+    ways = ", ".join(f"by {w} {percent(m[f'coverage_by_{w}'])}" for w in ("value", "digest") if as_number(m.get(f"coverage_by_{w}")))
+    missing = as_number(m.get("coverage_not_verified")) or 0.0
+    gap = f"; not verified {percent(missing)}: {m.get('not_verified_why')}" if missing else ""
+    return f"{sampled(whole)} ({ways or 'nothing verified'}{gap})"
+
+
+def sampled(fraction: float) -> str:
+    """``100%`` for full coverage, else ``sampled 4.2%`` (never rounded up to 100%)."""
+    if fraction >= 1.0:
+        return "100%"
+    return f"sampled {min(float(percent(fraction)[:-1]), 99.9):.3g}%"
 
 
 def _tolerance(m: Mapping[str, Any]) -> str:

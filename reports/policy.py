@@ -14,6 +14,7 @@
       runtimes: [sglang]
       models: [qwen3-30b-a3b]
       min_cells: 8                     # at least this many cells ran
+      weight_coverage: 1.0             # every weight_parity result verified this fraction of the checkpoint
     allow_nothing_ran: false           # true: a run where nothing required ran is GO (default false: NO-GO)
     flaky_blocks: false                # true: a check that passed only when its cell was booted again blocks
     tolerances:                        # metric drift vs the baseline (defaults in docs/reports.md)
@@ -68,6 +69,7 @@ class CoverageRule:
     runtimes: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     min_cells: int = 0
+    weight_coverage: float | None = None  # least fraction of checkpoint elements weight parity must verify
 
     def axes(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return (("device", self.devices), ("runtime", self.runtimes), ("model", self.models))
@@ -124,9 +126,10 @@ def _coverage_rule(spec: SpecFile, data: Any) -> CoverageRule:
     if data is None:
         return CoverageRule()
     if not isinstance(data, Mapping):
-        raise spec.error(("require",), f"expected a mapping of devices / runtimes / models / min_cells, got {data!r}",
+        raise spec.error(("require",), f"expected a mapping of devices / runtimes / models / min_cells / weight_coverage, "
+                                       f"got {data!r}",
                          "write require: {devices: [npu], min_cells: 8}")
-    check_keys(spec, ("require",), data, set(), {"devices", "runtimes", "models", "min_cells"})
+    check_keys(spec, ("require",), data, set(), {"devices", "runtimes", "models", "min_cells", "weight_coverage"})
     lists = {k: string_list(spec, ("require", k), data[k], f"{k}: [...]") if k in data else ()
              for k in ("devices", "runtimes", "models")}
     bad = [d for d in lists["devices"] if d not in DEVICES]
@@ -135,7 +138,17 @@ def _coverage_rule(spec: SpecFile, data: Any) -> CoverageRule:
     minimum = data.get("min_cells", 0)
     if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
         raise spec.error(("require", "min_cells"), f"expected a whole number >= 0, got {minimum!r}", "write min_cells: 8")
-    return CoverageRule(lists["devices"], lists["runtimes"], lists["models"], minimum)
+    return CoverageRule(lists["devices"], lists["runtimes"], lists["models"], minimum, _fraction(spec, data))
+
+
+def _fraction(spec: SpecFile, data: Mapping[str, Any]) -> float | None:
+    value = data.get("weight_coverage")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise spec.error(("require", "weight_coverage"), f"expected a fraction in [0, 1], got {value!r}",
+                         "write weight_coverage: 1.0 (every checkpoint element verified)")
+    return float(value)
 
 
 def _rule(spec: SpecFile, i: int, data: Any) -> RequiredRule:

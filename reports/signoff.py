@@ -120,7 +120,7 @@ def evaluate(records: Sequence[ResultRecord], run_status: str, policy: Policy, w
         blockers.insert(0, Finding("incomplete", "", "", f"the run is {run_status}: not every cell ran to the end"))
     required = satisfied + len(problems)
     coverage = Coverage.from_records(records)
-    blockers[:0] = _not_covered(coverage, policy.require)
+    blockers[:0] = _not_covered(coverage, policy.require) + _weights_sampled(by_cell, policy.require)
     if satisfied == 0 and not problems and not policy.allow_nothing_ran:
         blockers.insert(0, Finding("nothing-ran", "", "", f"no required result ran: every cell was skipped, N/A or "
                                                           f"absent ({coverage.line()})"))
@@ -147,6 +147,27 @@ def _not_covered(coverage: Coverage, rule: CoverageRule) -> list[Finding]:
                                                           f"planned cells ran{sim}" + (f" (skipped: {why})" if why else "")))
     if coverage.ran < rule.min_cells:
         out.append(Finding("not-covered", "", "", f"{coverage.ran} cell(s) ran, the policy requires at least {rule.min_cells}"))
+    return out
+
+
+def _weights_sampled(by_cell: Mapping[str, Mapping[str, ResultRecord]], rule: CoverageRule) -> list[Finding]:
+    """A blocker per cell whose weight parity ran but verified less of the checkpoint than required."""
+    if rule.weight_coverage is None:
+        return []
+    out = []
+    for cell, checks in sorted(by_cell.items()):
+        rec = checks.get("weight_parity")
+        if rec is None or rec.status not in ("pass", "fail"):
+            continue
+        got = (rec.metrics or {}).get("coverage")
+        if not isinstance(got, (int, float)) or got < rule.weight_coverage:
+            shown = f"{got:.3%}" if isinstance(got, (int, float)) else "not recorded (a harness without coverage)"
+            why = (rec.metrics or {}).get("not_verified_why")
+            out.append(Finding("not-covered", cell, "weight_parity",
+                               f"weight parity verified {shown} of the checkpoint, the policy requires "
+                               f"{rule.weight_coverage:.3%}" + (f" (not verified: {why})" if why else "")
+                               + ": drop parity.truncate_rows from the model card to compare every row; a tensor the "
+                                 "runtime does not expose needs a layout rule (harness/layouts/) or digests"))
     return out
 
 

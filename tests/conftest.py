@@ -45,3 +45,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                                     "a passing check's limits <= 0.5x):")
         for line in sorted(_MARGINS.values()):
             terminalreporter.write_line(f"  {line}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _digest_memo(tmp_path_factory: pytest.TempPathFactory):
+    """Checkpoint digests of the tests' throwaway checkpoints are memoised in a temporary directory,
+    not in ~/.cache/llm-harness/digests (harness/digestmemo.py)."""
+    from harness.digestmemo import DIGEST_DIR_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(DIGEST_DIR_ENV, str(tmp_path_factory.mktemp("digests")))
+        yield

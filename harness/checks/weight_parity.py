@@ -2,26 +2,34 @@
 
 Tensors the runtime returns by value are compared within the dtype's tolerance; those it does
 not return are compared by digest where the runtime offers one (harness.checks.weight_digest).
+
+Streaming and bounded: checkpoint tensors are taken in the order of the runtime tensor that
+holds them, so a fused or stacked runtime tensor (128 experts' gate/up) is fetched once, its
+members compared as views of it while the next one is fetched, and dropped
+(harness.checks.weight_stream: a few tensors up to a byte budget, never several large ones). The checkpoint is read one
+tensor at a time, and the comparison itself works in bounded chunks (harness.tensordiff).
+Coverage (harness.checks.weight_coverage) counts every checkpoint element as verified by value,
+by digest, or not verified with the reason; ``truncate_rows`` on a card makes it a sample.
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from functools import lru_cache
-
-import numpy as np
+import math
+import time
 
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_digest import DigestParity, compare_digests, why_not
+from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
 from harness.client import weight_digests
 from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.matrix import Cell
 from harness.parity import TensorParity, compare, worst_first
+from harness.tensorwire import transfer_stats
 
 WORST_LISTED = 10
-Fetch = Callable[[str], "np.ndarray | None"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,17 +52,47 @@ class WeightParityCheck:
         layout = Layout.load(ctx.weight_layout)
         tol = ctx.card.tolerance(ctx.cell.dtype)
         rows = ctx.card.truncate_rows
-        fetch: Fetch = lru_cache(maxsize=8)(lambda name: ctx.client.weight(name, rows))
+        clock = PassClock()
+        order = stream_order(ckpt, layout, ctx.card.architecture)
+        plan = [layout.candidates(n, ctx.card.architecture)[0].runtime_name for n in order]
         cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
+        tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
         results: list[TensorParity] = []
         unavailable: list[_Unavailable] = []
-        for name in ckpt.names():
-            outcome = _compare_one(ckpt, layout, fetch, cut, name, tol, ctx.card.architecture)
-            (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+        t0 = time.perf_counter()
+        with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch:
+            walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock)
+            for name in order:
+                outcome = _compare_one(walk, name)
+                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
         digests: list[DigestParity] = []
         if unavailable:
             digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
-        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests)
+        for d in digests:
+            tally.by_digest(sum(_elements(ckpt.shape(n)) for n in d.members))
+        for u in unavailable:
+            tally.not_verified(u.name, _elements(ckpt.shape(u.name)), kind_of(u.why, rows, ctx.cell.tp))
+        io = _io_figures(ckpt, fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
+        return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests, tally, io)
+
+
+def stream_order(ckpt: Checkpoint, layout: Layout, architecture: str | None) -> list[str]:
+    """Checkpoint names grouped by the runtime tensor that holds them (its members consecutive)."""
+    return sorted(ckpt.names(), key=lambda n: (layout.candidates(n, architecture)[0].runtime_name, n))
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _io_figures(ckpt: Checkpoint, fetch: BoundedFetch, clock: PassClock, seconds: float,
+                wire: dict[str, float] | None) -> dict[str, object]:
+    """What was moved and how long each pass took, for the report and benchmarks/bench_scale.py."""
+    total = sum(ckpt.nbytes(n) for n in ckpt.names())
+    fmt = None if wire is None else ("binary" if wire["raw_tensors"] and not wire["json_tensors"]
+                                     else "json" if wire["json_tensors"] and not wire["raw_tensors"] else "mixed")
+    return {"checkpoint_bytes": total, "transferred_bytes": fetch.fetched_bytes, "largest_runtime_tensor_bytes": fetch.largest,
+            "seconds": seconds, "transfer_busy_s": round(fetch.busy_s, 4), "transfer_format": fmt, **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
 
 
 def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable: list[_Unavailable]
@@ -75,58 +113,94 @@ def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable:
     return digests, still
 
 
-def _compare_one(ckpt: Checkpoint, layout: Layout, fetch: Fetch, cut: CutContext, name: str, tol: Tolerance,
-                 architecture: str) -> TensorParity | _Unavailable:
+@dataclasses.dataclass
+class _Walk:
+    """What comparing one checkpoint tensor after another needs (mutable: the tally and clock fill up)."""
+
+    ckpt: Checkpoint
+    layout: Layout
+    fetch: BoundedFetch
+    cut: CutContext
+    tol: Tolerance
+    architecture: str
+    tally: CoverageTally
+    clock: PassClock
+    buffer: ReadBuffer = dataclasses.field(default_factory=ReadBuffer)
+
+
+def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
-    for mapped in layout.candidates(name, architecture):
-        raw = fetch(mapped.runtime_name)
+    for mapped in walk.layout.candidates(name, walk.architecture):
+        raw = walk.fetch(mapped.runtime_name)
         if raw is None:
             continue
         try:
-            got = recover(raw, mapped, name, cut)
+            got = walk.clock.timed("layout", lambda: recover(raw, mapped, name, walk.cut))
         except LayoutUnavailable as exc:
             why = str(exc)
             continue
-        return _compare_recovered(ckpt, name, mapped.runtime_name, got, tol)
+        _count(walk.tally, name, walk.ckpt.shape(name), got, walk.cut)
+        return _compare_recovered(walk, name, mapped.runtime_name, got)
     return _Unavailable(name, why)
 
 
-def _compare_recovered(ckpt: Checkpoint, name: str, runtime_name: str, got: Recovered, tol: Tolerance) -> TensorParity:
+def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recovered, cut: CutContext) -> None:
+    """Elements compared by value, and the rest of the tensor as not verified (sampled or other ranks)."""
+    total = _elements(shape)
+    compared = math.prod(len(range(*s.indices(n))) for s, n in zip(got.region, shape)) if got.region else total
+    tally.by_value(compared)
+    kind = (f"sampled: truncate_rows={cut.truncated_rows}" if cut.truncated_rows is not None
+            else f"held by other tp ranks (tp={cut.tp})")
+    tally.not_verified(name, total - compared, kind)
+
+
+def _compare_recovered(walk: _Walk, name: str, runtime_name: str, got: Recovered) -> TensorParity:
+    ckpt = walk.ckpt
     rows = got.region[0].stop if got.region else None
-    want = ckpt.read(name, rows)[got.region] if got.region else ckpt.read(name)
+    want = walk.clock.timed("checkpoint_read", lambda: ckpt.view(name, rows, into=walk.buffer.take(ckpt.nbytes(name))))
+    want = want[got.region] if got.region else want
     where = [f"via {runtime_name}"] if runtime_name != name else []
     if got.partial:
         shown = ", ".join(f"{s.start}:{s.stop}" if s != slice(None) else ":" for s in got.region)
         where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
     if got.padding_note:
         where.append(got.padding_note)
-    return compare(name, got.tensor, want, tol, padding_max_abs=got.padding_max_abs, note="; ".join(where))
+    return walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol, padding_max_abs=got.padding_max_abs,
+                                                       note="; ".join(where)))
 
 
-def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str,
-             layout: str, digests: list[DigestParity] | None = None) -> CheckResult:
-    digests = digests or []
+def _metrics(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str, layout: str,
+             digests: list[DigestParity], tally: CoverageTally) -> dict[str, object]:
     ranked = worst_first(results)
     failed = [r for r in results if not r.ok]
     differ = [d for d in digests if not d.ok]
-    padded = [r for r in results if r.padding_max_abs > 0]
-    metrics = {
+    return {
         "tensors_compared": len(results), "tensors_failed": len(failed), "tensors_unavailable": len(unavailable),
         "max_abs": max((r.max_abs for r in results), default=None),
         "max_rel": max((r.max_rel for r in results), default=None),
         "max_tol_ratio": max((r.tol_ratio for r in results), default=None),
         "min_cosine": min((r.cosine for r in results), default=None),
-        "nonzero_padding": len(padded),
+        "nonzero_padding": sum(1 for r in results if r.padding_max_abs > 0),
         "dtype": dtype, "atol": tol.atol, "rtol": tol.rtol, "layout": layout,
         "worst_tensor": ranked[0].name if failed else (differ[0].runtime_name if differ else None),
         "tensors_by_digest": sum(len(d.members) for d in digests),
         "tensors_digest_differs": sum(len(d.members) for d in differ),
+        **tally.metrics(),
     }
+
+
+def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str,
+             layout: str, digests: list[DigestParity], tally: CoverageTally, io: dict[str, object]) -> CheckResult:
+    ranked = worst_first(results)
+    failed = [r for r in results if not r.ok]
+    differ = [d for d in digests if not d.ok]
+    metrics = _metrics(results, unavailable, tol, dtype, layout, digests, tally)
     details = {"worst": [r.as_dict() for r in ranked[:WORST_LISTED]],
                "unavailable": [u.name for u in unavailable[:50]],
                "unavailable_reasons": [dataclasses.asdict(u) for u in unavailable[:50]],
-               "digests": [d.as_dict() for d in sorted(digests, key=lambda d: d.ok)[:50]]}
+               "digests": [d.as_dict() for d in sorted(digests, key=lambda d: d.ok)[:50]],
+               "not_verified": tally.details(), "io": io}
     if not results and not digests:
         return CheckResult("na", "the runtime exposes none of the checkpoint's tensors", metrics, details)
     if differ:
@@ -134,20 +208,22 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
         values = f"; by value: {len(failed)}/{len(results)} outside tolerance" if results else ""
         return CheckResult("fail", f"parity: {len(differ)}/{len(digests)} runtime tensors differ from the checkpoint "
                                    f"by digest (sha256 via /weights_checker; no values to size the error): "
-                                   f"{names}{values}", metrics, details)
+                                   f"{names}{values}; {tally.headline()}", metrics, details)
     if failed:
         top = ranked[0]
         reason = (f"parity: {len(failed)}/{len(results)} tensors outside {dtype} tolerance atol={tol.atol:g} "
                   f"rtol={tol.rtol:g}; worst {top.name}: max_abs={top.max_abs:.3g} max_rel={top.max_rel:.3g} "
                   f"cosine={top.cosine:.6f} frac_outside={top.frac_outside:.3g} {top.note}".rstrip())
-        return CheckResult("fail", reason, metrics, details)
+        return CheckResult("fail", f"{reason}; {tally.headline()}", metrics, details)
     parts = [f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} rtol={tol.rtol:g}"] if results else []
     if digests:
         parts.append(f"{metrics['tensors_by_digest']} byte-identical by digest ({len(digests)} runtime tensors, "
                      f"sha256 via /weights_checker{'' if results else '; the runtime returns no values'})")
     if unavailable:
         parts.append(f"{len(unavailable)} not exposed by the runtime")
-    return CheckResult("pass", "; ".join(parts), metrics, details)
+    if tally.missing:
+        return CheckResult("pass", f"{tally.headline()}: " + "; ".join(parts), metrics, details)
+    return CheckResult("pass", "; ".join(parts) + f"; {tally.headline()}", metrics, details)
 
 
 CHECK = WeightParityCheck()

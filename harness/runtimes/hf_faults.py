@@ -95,6 +95,18 @@ def moe_expert_transposed(model: torch.nn.Module) -> str:
     return _modify(model, name, change) + "[1] transposed and reshaped back"
 
 
+def moe_late_expert_scaled(model: torch.nn.Module) -> str:
+    """The last expert's down projection of the last MoE layer scaled by 1.5: with 128 experts it lies
+    beyond the first 64 rows of the stack, where a card's ``truncate_rows: 64`` never looks."""
+    name = _pick(model, r"\.experts\.down_proj$", "MoE experts", last=True)
+
+    def change(t: torch.Tensor) -> torch.Tensor:
+        t[-1] = t[-1] * 1.5
+        return t
+
+    return _modify(model, name, change) + "[-1] scaled by 1.5"
+
+
 def tp_shard_zeroed(model: torch.nn.Module) -> str:
     """The second half of the output rows (rank 1's shard at tp 2) of layer 0's query projection, zeroed."""
     name = _pick(model, r"layers\.0\.self_attn\.(q_proj|q_b_proj)\.weight$", "layer-0 query projection")
@@ -128,7 +140,7 @@ def attn_scaled(model: torch.nn.Module) -> str:
 
 
 FAULTS: dict[str, Callable[[torch.nn.Module], str]] = {
-    f.__name__: f for f in (moe_expert_transposed, tp_shard_zeroed, bf16_rounded, norm_reset, attn_scaled)
+    f.__name__: f for f in (moe_expert_transposed, moe_late_expert_scaled, tp_shard_zeroed, bf16_rounded, norm_reset, attn_scaled)
 }
 
 

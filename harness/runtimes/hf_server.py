@@ -3,7 +3,7 @@
 Run as a script by the runtime's own interpreter (it imports nothing from the harness):
     python hf_server.py --model DIR --device cpu --offload disk --port 30000
 Endpoints: GET /health, GET /get_model_info, GET /get_server_info, POST /generate,
-POST /get_weights_by_name. Binds 127.0.0.1 unless --host says otherwise.
+POST /get_weights_by_name (raw bytes with ``Accept: application/octet-stream``, else JSON). Binds 127.0.0.1 unless --host says otherwise.
 """
 from __future__ import annotations
 
@@ -173,15 +173,16 @@ class Engine:
             },
         }
 
-    def weight(self, name: str, truncate: int | None) -> list | None:
+    def weight(self, name: str, truncate: int | None) -> torch.Tensor | None:
+        """The live tensor on the host, contiguous, in its own dtype (first ``truncate`` rows)."""
         with self.lock:
             t = self.faults.read(self.model, name, read_live_tensor)
         if t is None:
             return None
-        t = t.detach().to("cpu", torch.float32)
+        t = t.detach().to("cpu")
         if truncate is not None and t.dim() >= 1:
             t = t[:truncate]
-        return t.tolist()
+        return t.contiguous()
 
     def info(self) -> dict:
         import accelerate
@@ -213,6 +214,17 @@ def _until_stop(ids: list[int], stops: frozenset[int]) -> list[int]:
     return ids
 
 
+RAW_TYPE = "application/octet-stream"
+RAW_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.float64: "F64",
+              torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+              torch.bool: "BOOL"}
+
+
+def raw_bytes(t: torch.Tensor):
+    """A numpy view of a contiguous CPU tensor's memory (bf16 seen as int16: numpy has no bf16)."""
+    return (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy()
+
+
 def read_live_tensor(model: torch.nn.Module, name: str) -> torch.Tensor | None:
     """The value the model really computes with, also when accelerate parked it on meta/disk."""
     found = hf_faults.locate(model, name)
@@ -235,6 +247,20 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _send_raw(self, t: torch.Tensor) -> None:
+            """The tensor's bytes as they are in memory, with its dtype and shape (harness/tensorwire.py)."""
+            if t.dtype not in RAW_DTYPES:
+                self._send(200, t.float().tolist())
+                return
+            body = memoryview(raw_bytes(t)).cast("B")
+            self.send_response(200)
+            self.send_header("Content-Type", RAW_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Tensor-Dtype", RAW_DTYPES[t.dtype])
+            self.send_header("X-Tensor-Shape", ",".join(map(str, t.shape)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self) -> None:
             if self.path in ("/health", "/ready"):
                 self._send(200, {"status": "ok"})
@@ -254,8 +280,10 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                     value = engine.weight(str(req.get("name")), req.get("truncate_size"))
                     if value is None:
                         self._send(400, {"error": f"no parameter named {req.get('name')!r}"})
-                    else:
-                        self._send(200, value)
+                    elif RAW_TYPE in (self.headers.get("Accept") or ""):
+                        self._send_raw(value)
+                    else:  # JSON for clients that ask for it (SGLang's format)
+                        self._send(200, value.float().tolist())
                 else:
                     self._send(404, {"error": f"no route {self.path}"})
             except Exception as exc:  # report to the client; the server keeps serving

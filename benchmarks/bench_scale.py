@@ -1,0 +1,175 @@
+"""Weight parity at scale on the hf runtime: throughput against raw reads, coverage, memory, passes.
+
+    python benchmarks/bench_scale.py                                  # llama-gqa and qwen3-moe-128, float32 and bfloat16
+    python benchmarks/bench_scale.py --shapes llama-gqa --dtypes float32 --json out.json
+
+For each shape × dtype it generates a random-weight checkpoint of real proportions in a temporary
+directory (benchmarks/scale_models.py, in a subprocess: this process never imports torch), reads
+its files once from the page cache to measure the raw read throughput, boots the hf runtime on
+it (cell dtype = checkpoint dtype, no offload) and runs the weight_parity check in this process.
+It prints and writes to JSON (default benchmarks/results/<time>-<host>-scale.json):
+
+- weight-parity throughput: checkpoint MB verified per second, and its ratio to the raw read;
+- coverage (by value, by digest, not verified);
+- peak RSS of this process during the check (VmHWM after resetting it) and of the runtime;
+- each pass over the data (transfer, checkpoint read, layout, compare): seconds, MB/s, and the
+  limit it is measured against in the same run (loopback socket, page-cache read, memcpy).
+
+Targets are printed, never asserted: coverage 100 %, throughput >= 0.25 x raw read, harness peak
+RSS <= 2 x the largest tensor it holds + 300 MB. The checkpoints are deleted at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.scale_limits import limits, raw_read_mb_s, rss_mb  # noqa: E402
+from harness import cellrun  # noqa: E402
+from harness.cards import ModelCard, load_cards  # noqa: E402
+from harness.checks import CHECKS, CheckContext  # noqa: E402
+from harness.matrix import Cell  # noqa: E402
+from harness.reference import default_options  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "benchmarks" / "results"
+MB = 1e6
+TARGETS = {"coverage": 1.0, "throughput_over_raw_read_min": 0.25, "harness_rss_over": "2 x largest tensor + 300 MB"}
+MOE_LAYERS = {"float32": 4, "bfloat16": 8}  # >= 700 MB in both dtypes
+ARCH = {"llama-gqa": "LlamaForCausalLM", "qwen3-moe-128": "Qwen3MoeForCausalLM"}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python benchmarks/bench_scale.py", description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", default="llama-gqa,qwen3-moe-128", help=f"comma list of {', '.join(ARCH)}")
+    p.add_argument("--dtypes", default="float32,bfloat16", help="comma list of float32, bfloat16")
+    p.add_argument("--json", type=Path, default=None, help="output path (default benchmarks/results/<time>-<host>-scale.json)")
+    p.add_argument("--work", type=Path, default=None, help="where to generate checkpoints (default: a temporary directory, deleted)")
+    args = p.parse_args(argv)
+    bad = [s for s in args.shapes.split(",") if s not in ARCH] + \
+          [d for d in args.dtypes.split(",") if d not in MOE_LAYERS]
+    if bad:
+        p.error(f"unknown shape or dtype {bad}; shapes: {', '.join(ARCH)}; dtypes: {', '.join(MOE_LAYERS)}")
+    return args
+
+
+def generate(shape: str, dtype: str, out: Path) -> Path:
+    tokenizer = cellrun.resolve_checkpoint(load_cards()["tiny-llama"], sys.executable)
+    argv = [sys.executable, str(REPO / "benchmarks" / "scale_models.py"), "--shape", shape, "--dtype", dtype,
+            "--tokenizer", str(tokenizer), "--out", str(out)]
+    if shape == "qwen3-moe-128":
+        argv += ["--layers", str(MOE_LAYERS[dtype])]
+    subprocess.run(argv, check=True, capture_output=True, timeout=900)
+    return out
+
+
+def measure(shape: str, dtype: str, ckpt: Path, out: Path) -> dict[str, Any]:
+    """Boot the hf runtime on ``ckpt`` and time weight parity; every figure of one case."""
+    files = sorted(ckpt.glob("*.safetensors"))
+    size = sum(f.stat().st_size for f in files)
+    raw = raw_read_mb_s(files)
+    card = ModelCard.from_mapping({"name": f"scale-{shape}", "architecture": ARCH[shape], "source": {"path": str(ckpt)}},
+                                  "bench_scale card")
+    cell = Cell("hf", "cpu", card.name, "none", dtype)
+    t0 = time.perf_counter()
+    rt = cellrun.boot(cell, card, default_options(out))
+    boot_s = time.perf_counter() - t0
+    try:
+        before = rss_mb("self", "VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS, so the peak below is the check's
+        ctx = CheckContext(cell=rt.cell, card=rt.card, checkpoint=rt.checkpoint, client=rt.client,
+                           weight_layout=rt.weight_layout)
+        t0 = time.perf_counter()
+        result = CHECKS.get("weight_parity").run(ctx)
+        seconds = time.perf_counter() - t0
+        harness_peak = rss_mb("self", "VmHWM")
+        runtime_peak = rss_mb(str(rt.server.pid), "VmHWM")
+    finally:
+        cellrun.shutdown(rt)
+    return figures(shape, dtype, size, raw, seconds, boot_s, result, before, harness_peak, runtime_peak, ckpt)
+
+
+def figures(shape: str, dtype: str, size: int, raw: float, seconds: float, boot_s: float, result: Any,
+            before: float, harness_peak: float, runtime_peak: float, ckpt: Path) -> dict[str, Any]:
+    from harness.checkpoint import Checkpoint
+
+    m, io = result.metrics, result.details["io"]
+    c = Checkpoint(ckpt)
+    largest_ckpt = max(c.nbytes(n) for n in c.names())
+    held = max(largest_ckpt, io["largest_runtime_tensor_bytes"])
+    throughput = size / MB / seconds
+    passes = {p: {"s": io[f"{p}_s"], "mb_s": (io["transferred_bytes"] if p == "transfer" else size) / MB / io[f"{p}_s"]
+                  if io[f"{p}_s"] else None} for p in ("transfer", "checkpoint_read", "layout", "compare")}
+    passes["transfer"]["busy_s"] = io["transfer_busy_s"]  # in the fetch thread; "s" is what the check waited
+    return {"shape": shape, "dtype": dtype, "checkpoint_mb": size / MB, "tensors": len(c.names()),
+            "status": result.status, "reason": result.reason[:300], "seconds": seconds, "boot_s": boot_s,
+            "throughput_mb_s": throughput, "raw_read_mb_s": raw, "ratio": throughput / raw,
+            "coverage": m["coverage"], "coverage_by_value": m["coverage_by_value"],
+            "coverage_by_digest": m["coverage_by_digest"], "coverage_not_verified": m["coverage_not_verified"],
+            "harness_rss_before_mb": before, "harness_peak_rss_mb": harness_peak, "runtime_peak_rss_mb": runtime_peak,
+            "largest_checkpoint_tensor_mb": largest_ckpt / MB,
+            "largest_runtime_tensor_mb": io["largest_runtime_tensor_bytes"] / MB,
+            "harness_rss_target_mb": 2 * held / MB + 300, "transferred_mb": io["transferred_bytes"] / MB,
+            "transfer_format": io["transfer_format"], "passes": passes}
+
+
+def show(case: dict[str, Any], lim: dict[str, float]) -> None:
+    ok = lambda good: "meets" if good else "MISSES"  # noqa: E731
+    print(f"\n== {case['shape']} {case['dtype']}: {case['checkpoint_mb']:.0f} MB, {case['tensors']} tensors, "
+          f"{case['status']} ({case['transfer_format']} transfer), boot {case['boot_s']:.1f} s")
+    print(f"  weight parity      {case['seconds']:.2f} s = {case['throughput_mb_s']:.0f} MB/s; raw read "
+          f"{case['raw_read_mb_s']:.0f} MB/s; ratio {case['ratio']:.2f} ({ok(case['ratio'] >= 0.25)} >= 0.25)")
+    print(f"  coverage           {case['coverage']:.1%} (by value {case['coverage_by_value']:.1%}, by digest "
+          f"{case['coverage_by_digest']:.1%}, not verified {case['coverage_not_verified']:.1%}) "
+          f"({ok(case['coverage'] >= 1.0)} 100 %)")
+    print(f"  harness peak RSS   {case['harness_peak_rss_mb']:.0f} MB (before {case['harness_rss_before_mb']:.0f}); target "
+          f"{case['harness_rss_target_mb']:.0f} MB = 2 x {max(case['largest_runtime_tensor_mb'], case['largest_checkpoint_tensor_mb']):.0f} MB "
+          f"+ 300 ({ok(case['harness_peak_rss_mb'] <= case['harness_rss_target_mb'])})")
+    print(f"  runtime peak RSS   {case['runtime_peak_rss_mb']:.0f} MB (model load included)")
+    limit_of = {"transfer": ("loopback socket", lim["loopback_mb_s"]), "checkpoint_read": ("page-cache read", case["raw_read_mb_s"]),
+                "layout": ("memcpy", lim["memcpy_mb_s"]), "compare": ("memcpy", lim["memcpy_mb_s"])}
+    for name, p in case["passes"].items():
+        what, limit = limit_of[name]
+        rate = f"{p['mb_s']:.0f} MB/s" if p["mb_s"] else "-"
+        busy = f" (fetching {p['busy_s']:.2f} s, overlapped)" if "busy_s" in p else ""
+        print(f"  pass {name:<15} {p['s']:.2f} s  {rate:>12}  limit {what} {limit:.0f} MB/s{busy}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    lim = limits()
+    print(f"limits measured here: loopback {lim['loopback_mb_s']:.0f} MB/s, memcpy {lim['memcpy_mb_s']:.0f} MB/s, "
+          f"bitwise compare {lim['compare_mb_s']:.0f} MB/s")
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.work))
+    cases = []
+    try:
+        for shape in args.shapes.split(","):
+            for dtype in args.dtypes.split(","):
+                ckpt = generate(shape, dtype, work / f"{shape}-{dtype}")
+                cases.append(measure(shape, dtype, ckpt, work / "out"))
+                show(cases[-1], lim)
+                shutil.rmtree(ckpt)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = args.json or RESULTS_DIR / f"{stamp}-{platform.node() or 'host'}-scale.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"schema": 1, "targets": TARGETS, "limits": lim, "cases": cases,
+                                "host": platform.node(), "when": stamp}, indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
