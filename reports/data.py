@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, final
 
 from harness.matrix import DEVICES
+from harness.causes import CauseGroup, group_failures
 from harness.results import ResultRecord
 from reports.diff import RunDiff
 from reports.environment import Environment, build_environment
@@ -186,6 +187,7 @@ class ReportData:
     workarounds: tuple[str, ...]
     generated: str
     portability: PortabilitySection | None = None  # from portability.json, when the run has one
+    causes: tuple[CauseGroup, ...] = ()  # failures grouped by reason (root cause read from the log), most cells first
     heatmap: Heatmap = Heatmap((), (), ())
 
     @property
@@ -258,7 +260,8 @@ def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_no
                       environment or build_environment(run.manifest.raw, records, Redactor()),
                       run.skipped_lines, _notes(run), tuple(sorted({w for r in records for w in r.workarounds})),
                       dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                      heatmap=heatmap({g.model: [_rowlike(r) for r in g.rows] for g in grids}, signoff.coverage.states))
+                      heatmap=heatmap({g.model: [_rowlike(r) for r in g.rows] for g in grids}, signoff.coverage.states),
+                      causes=tuple(group_failures(records)))
 
 
 def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], str], waived: Mapping[tuple[str, str], str],

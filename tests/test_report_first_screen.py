@@ -89,3 +89,25 @@ def test_number_seconds_and_percent():
     assert [number(v) for v in (3.1e-07, 0.5, 1.0, 12, None, 0.123456, True)] == ["3.1e-7", "0.5", "1", "12", "", "0.123", "yes"]
     assert [seconds(v) for v in (4.23, 0.055, 125, None)] == ["4.2 s", "55 ms", "2 min 5 s", ""]
     assert [percent(v) for v in (1.0, 0.905, None)] == ["100%", "90.5%", ""]
+
+
+def test_failures_with_one_root_cause_are_one_row_of_the_causes_table(tmp_path):
+    from html.parser import HTMLParser
+
+    crash = "boot-crash: ModuleNotFoundError: No module named 'sglang' (exit code 1)"
+    recs = [rec(f"sglang-cpu-m{i}-none", check, "error", reason=crash) for i in range(4)
+            for check in ("accuracy", "weight_parity")]
+    recs.append(rec("hf-cpu-m0-none", "accuracy", "fail", reason="wrong-answer: 5/12"))
+
+    class Causes(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if dict(attrs).get("data-cause-count"):
+                self.rows.append(dict(attrs)["data-cause-count"])
+
+    page = Causes()
+    page.feed(render(tmp_path, recs).index.read_text())
+    assert page.rows == ["4", "1"]  # four cells, one cause; then the other failure
