@@ -57,7 +57,8 @@ class WeightParityCheck:
         rows = ctx.card.truncate_rows
         clock = PassClock()
         order = stream_order(ckpt, layout, ctx.card.architecture)
-        plan = [layout.candidates(n, ctx.card.architecture)[0].runtime_name for n in order]
+        candidates = {n: layout.candidates(n, ctx.card.architecture) for n in order}  # once: 3147 names in the MoE
+        plan = [candidates[n][0].runtime_name for n in order]
         cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
         tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
         results: list[TensorParity] = []
@@ -67,7 +68,7 @@ class WeightParityCheck:
             with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch, \
                     CheckpointMap(ckpt) as maps:
                 walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock,
-                             maps=maps if maps.available else None)
+                             maps=maps if maps.available else None, candidates=candidates)
                 for name in order:
                     outcome = _compare_one(walk, name)
                     (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
@@ -143,6 +144,7 @@ class _Walk:
     clock: PassClock
     buffer: ReadBuffer = dataclasses.field(default_factory=ReadBuffer)
     maps: CheckpointMap | None = None  # checkpoint read in place (mmap) where the platform allows
+    candidates: dict[str, list] = dataclasses.field(default_factory=dict)  # layout.candidates, computed once
 
     def want(self, name: str, rows: int | None) -> np.ndarray:
         """The checkpoint tensor: a view of the page cache, or read into the reused buffer."""
@@ -158,7 +160,7 @@ class _Walk:
 def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
-    for mapped in walk.layout.candidates(name, walk.architecture):
+    for mapped in walk.candidates.get(name) or walk.layout.candidates(name, walk.architecture):
         raw = walk.fetch(mapped.runtime_name)
         if raw is None:
             continue
