@@ -1,9 +1,9 @@
 """Checkpoint tensors read in place: each safetensors file mapped once, read-only, no copy.
 
 A tensor is a view of the page cache (``view``); after every 64 MB of tensors compared
-(``release``), the pages mapped so far are dropped from this process (``MADV_DONTNEED``: the page
-cache keeps them, and a later read of a view maps them again, so a view never becomes invalid), so
-the process holds at most about 64 MB + one tensor of the checkpoint however large it is. Where ``mmap.madvise`` is missing, ``available`` is False
+(``release``), the pages mapped so far are dropped from this process (``MADV_DONTNEED``: the
+page cache keeps them, and a later read of a view maps them again, so a view never becomes
+invalid), so the process holds at most about 64 MB + one tensor of the checkpoint. Where ``mmap.madvise`` is missing, ``available`` is False
 and the caller reads into a buffer instead (harness/checks/weight_stream.py ``ReadBuffer``).
 
     with CheckpointMap(ckpt) as maps:

@@ -1,15 +1,15 @@
 """A shared-memory region the runtime writes tensors into and the harness reads where they lie.
 
 The harness makes one sparse file in the cell's transfer directory (tmpfs, harness/xferdir.py),
-maps it read-only and,
-per request, offers the runtime its free ranges as ``{"path", "token", "gaps": [[offset, capacity]]}``,
-lowest first. A runtime on the same host opens the file once,
-checks the random token written at offset 0 (so a path that names another file on a remote host
-is never written to), ``pwrite``s the tensor's bytes into the first range that fits (a full tmpfs gives ENOSPC,
-never SIGBUS) and answers with dtype, shape and length only: one copy in the runtime, none in the
-harness. A range is free again when the last numpy array viewing it is gone (``weakref.finalize``
-on the base view), so a tensor can never be overwritten while anything still reads it. The file
-is unlinked as soon as the runtime holds it open: a crash leaves no file behind.
+maps it read-only and, per request, offers the runtime its free ranges, lowest first, as
+``{"path", "token", "gaps": [[offset, capacity], ...]}``. A runtime on the same host opens the
+file once, checks the random token written at offset 0 (so a path that names another file on a
+remote host is never written to), ``pwrite``s the tensor's bytes into the first range that fits
+(a full tmpfs gives ENOSPC, never SIGBUS) and answers with dtype, shape, offset and length only:
+one copy in the runtime, none in the harness. A range is free again when the last numpy array
+viewing it is gone (``weakref.finalize`` on the base view), so a tensor can never be overwritten
+while anything still reads it. The file is unlinked as soon as the runtime holds it open: a crash
+leaves no file behind.
 
     region = Region.create(xfer_dir)
     offer = region.reserve()                    # its free ranges go with the request
@@ -30,6 +30,7 @@ import numpy as np
 
 ALIGN = 4096
 TOKEN_BYTES = 16
+MAX_GAPS = 32
 MAX_CAPACITY = 8 << 30  # virtual; tmpfs pages exist only where tensors were written
 
 
@@ -95,6 +96,7 @@ class Region:
                 if start > prev_end:
                     gaps.append((prev_end, start - prev_end))
                 prev_end = max(prev_end, self._used[start])
+            gaps = gaps[:MAX_GAPS - 1]  # the request stays small; the tail is always offered
             if self.size > prev_end:
                 gaps.append((prev_end, self.size - prev_end))
             if not gaps:

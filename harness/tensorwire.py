@@ -98,8 +98,8 @@ class TensorFetcher:
     def _ask(self, name: str, request: dict[str, Any]) -> np.ndarray | None:
         offer = self._offer()
         try:
-            resp = self._post_json(PATH, {**request, "region": offer.as_request(self.region)} if offer else request,
-                                   accept=f"{REGION_TYPE}, {RAW_TYPE};q=0.9" if offer else RAW_TYPE)
+            payload = {**request, "region": offer.as_request(self.region)} if offer and self.region else request
+            resp = self._post_json(PATH, payload, accept=f"{REGION_TYPE}, {RAW_TYPE};q=0.9" if offer else RAW_TYPE)
             if offer is not None and (resp.getheader("Content-Type") or "").startswith(REGION_TYPE):
                 value, offer = self._in_region(name, resp, offer), None
                 return value
@@ -108,7 +108,8 @@ class TensorFetcher:
             if offer is not None and self.region is not None:
                 self.region.cancel(offer)
 
-    def _post_json(self, path: str, payload: dict[str, Any], accept: str = "application/json") -> http.client.HTTPResponse:
+    def _post_json(self, path: str, payload: dict[str, Any],
+                   accept: str = "application/json") -> http.client.HTTPResponse:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         self._conn.request("POST", path, body=json.dumps(payload).encode(), headers={
@@ -138,16 +139,15 @@ class TensorFetcher:
         try:
             base = region.claim(offer, int(offset or -1), int(nbytes or -1))
         except ValueError as exc:
-            raise RuntimeRequestError(self.cell_id, f"{PATH} {name!r}: bad shared-memory answer "
-                                                    f"(X-Tensor-Offset={offset!r}, X-Tensor-Bytes={nbytes!r}): {exc}") from exc
+            raise RuntimeRequestError(self.cell_id, f"{PATH} {name!r}: bad shared-memory answer (X-Tensor-Offset="
+                                                    f"{offset!r}, X-Tensor-Bytes={nbytes!r}): {exc}") from exc
         region.unlink()  # the runtime has it open now: no file left behind whatever happens next
         self.stats["region_tensors"] += 1
         self.stats["region_bytes"] += len(base)
         return self._decode(name, resp, base)
 
     def _raw(self, name: str, resp: http.client.HTTPResponse) -> np.ndarray:
-        dtype, shape = resp.getheader(DTYPE_HEADER) or "", resp.getheader(SHAPE_HEADER)
-        length = resp.getheader("Content-Length")
+        shape, length = resp.getheader(SHAPE_HEADER), resp.getheader("Content-Length")
         if shape is None or length is None:
             raise RuntimeRequestError(self.cell_id, f"{PATH} {name!r}: a binary answer needs {SHAPE_HEADER} and "
                                                     f"Content-Length headers; got {dict(resp.getheaders())}")

@@ -97,7 +97,8 @@ def test_the_transfer_dir_is_in_dev_shm_when_the_scratch_dir_is_not_tmpfs(tmp_pa
         pytest.skip("tmp_path is on tmpfs here")
     path = xferdir.make_xfer_dir(tmp_path)
     try:
-        assert path is not None and path.parent == xferdir.SHM_ROOT and path.name.startswith(f"harness-xfer-{os.getpid()}-")
+        assert path is not None and path.parent == xferdir.SHM_ROOT
+        assert path.name.startswith(f"harness-xfer-{os.getpid()}-")
     finally:
         xferdir.remove_xfer_dir(path)
     assert not path.exists()
