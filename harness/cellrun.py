@@ -21,6 +21,8 @@ from harness.matrix import Cell
 from harness.options import HarnessOptions
 from harness.runtimes import RUNTIMES
 from harness.runtimes.base import LaunchContext
+from harness.tensorwire import share_directory
+from harness.xferdir import make_xfer_dir, remove_xfer_dir
 
 HOST = "127.0.0.1"
 PORT_TRIES = 3
@@ -46,6 +48,7 @@ class RunningRuntime:
     simulated: bool = False
     cards: tuple[int, ...] | None = None
     options: HarnessOptions | None = None
+    xfer_dir: Path | None = None  # tmpfs directory for tensors in shared memory (harness/xferdir.py)
 
     @property
     def log_path(self) -> Path:
@@ -221,21 +224,28 @@ def _running(pending: PendingBoot, boot_s: float) -> RunningRuntime:
     assert ctx is not None and server is not None
     adapter = RUNTIMES.get(cell.runtime)
     client = adapter.client(f"http://{HOST}:{ctx.port}", cell.id)
+    info = client.server_info()
+    fingerprint = adapter.fingerprint(info)
+    xfer = make_xfer_dir(ctx.workdir) if "region" in (info.get("weight_transfer") or ()) else None
+    if xfer is not None and not share_directory(client, xfer):  # a client without a TensorFetcher
+        remove_xfer_dir(xfer)
+        xfer = None
     return RunningRuntime(
         cell=cell, card=pending.card, checkpoint=ctx.checkpoint, server=server, client=client,
         weight_layout=getattr(adapter, "weight_layout", "transformers"), boot_s=round(boot_s, 3),
-        command=argv_for_display(server.spec.argv), fingerprint=adapter.fingerprint(client.server_info()),
+        command=argv_for_display(server.spec.argv), fingerprint=fingerprint,
         workdir=ctx.workdir, workarounds=ctx.workarounds, simulated=pending.simulated, cards=ctx.visible_devices,
-        options=pending.options,
+        options=pending.options, xfer_dir=xfer,
     )
 
 
 def shutdown(rt: RunningRuntime) -> None:
-    """Stop the whole process tree and remove the cell's scratch directory."""
+    """Stop the whole process tree and remove the cell's scratch and transfer directories."""
     try:
         rt.server.stop()
     finally:
         shutil.rmtree(rt.workdir, ignore_errors=True)
+        remove_xfer_dir(rt.xfer_dir)
 
 
 def run_check(rt: RunningRuntime, check_name: str) -> CheckResult:

@@ -43,6 +43,21 @@ class Checkpoint:
     def files(self) -> list[Path]:
         return sorted({f for f, _, _ in self._index.values()})
 
+    def extent(self, name: str, rows: int | None = None) -> tuple[Path, int, int, np.dtype, tuple[int, ...]]:
+        """Where the tensor's bytes are: file, byte offset in it, length, numpy dtype, shape
+        (``rows``: only the first rows)."""
+        path, meta, data_start = self._index[name]
+        shape = tuple(meta["shape"])
+        try:
+            dtype = numpy_dtype(meta["dtype"])
+        except UnknownDtype as exc:
+            raise ConfigError(f"{path}:{name}: {exc}") from None
+        begin, end = meta["data_offsets"]
+        if rows is not None and shape:
+            shape = (min(rows, shape[0]), *shape[1:])
+            end = begin + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        return path, data_start + begin, end - begin, dtype, shape
+
     def view(self, name: str, rows: int | None = None, into: np.ndarray | None = None) -> np.ndarray:
         """The tensor in its stored dtype (bf16 as harness.tensors.BF16), read with one copy into a
         fresh buffer or into the uint8 buffer ``into`` (reused: the tensor lives until its next

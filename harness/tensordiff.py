@@ -4,18 +4,25 @@ Two passes at most: a bitwise pass (``got`` and ``want`` stored alike, e.g. floa
 float32 or bf16 against bf16) settles the usual case, equal bits, with one comparison and one
 finiteness test per element; only a tensor that differs somewhere is walked again in float64
 for its figures. Either way no temporary is larger than a chunk (``CHUNK_ELEMENTS``).
+
+Where both arrays are contiguous the bitwise pass makes no temporaries at all: the bytes are
+compared with libc ``memcmp`` (ctypes; the GIL is released meanwhile), and finiteness is read off
+a sum (any NaN or infinity makes a float sum non-finite; only a non-finite sum, e.g. an overflow,
+is checked element by element) or, for bf16, off the largest exponent field.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import final
 
 import numpy as np
 
 from harness.cards import Tolerance
-from harness.tensors import BF16, bits, same_storage, widen
+from harness.tensors import BF16, bits, is_float, same_storage, widen
 
 CHUNK_ELEMENTS = 1 << 20
 
@@ -64,11 +71,46 @@ def _chunks(got: np.ndarray, want: np.ndarray) -> Iterator[tuple[np.ndarray, np.
         yield got[start:start + step], want[start:start + step]
 
 
+def _load_memcmp() -> Callable[[int, int, int], int] | None:
+    """libc's memcmp, or None where ctypes cannot find it (then numpy compares, chunk by chunk)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        fn = libc.memcmp
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t], ctypes.c_int
+    return fn
+
+
+_MEMCMP = _load_memcmp()
+
+
 def _bitwise_equal(got: np.ndarray, want: np.ndarray) -> bool:
     """Same bits everywhere and every value finite (a NaN equal to itself still fails)."""
+    if _MEMCMP is not None and got.flags.c_contiguous and want.flags.c_contiguous:
+        return _MEMCMP(got.ctypes.data, want.ctypes.data, got.nbytes) == 0 and _all_finite(got.reshape(-1))
     for g, w in _chunks(got, want):
         gb = bits(g)
         if not np.array_equal(gb, bits(w)) or not _finite(g, gb):
+            return False
+    return True
+
+
+def _all_finite(flat: np.ndarray) -> bool:
+    """Every value of a contiguous 1-D array finite, read without a temporary of its size."""
+    if not is_float(flat):
+        return True
+    scratch = np.empty(min(flat.size, CHUNK_ELEMENTS), "<u2") if flat.dtype == BF16 else None
+    for start in range(0, flat.size, CHUNK_ELEMENTS):
+        part = flat[start:start + CHUNK_ELEMENTS]
+        if scratch is not None:  # bf16: an exponent field of all ones is an infinity or a NaN
+            field = np.bitwise_and(part.view("<u2"), 0x7F80, out=scratch[:part.size])
+            if part.size and int(field.max()) == 0x7F80:
+                return False
+            continue
+        with np.errstate(all="ignore"):
+            total = np.add.reduce(part)
+        if not np.isfinite(total) and not bool(np.isfinite(part).all()):
             return False
     return True
 

@@ -69,7 +69,7 @@ def test_a_corrupted_expert_beyond_the_64th_is_caught_and_named(moe128):
     assert r.metrics["worst_tensor"] == LAST_LAYER_EXPERT
     assert r.metrics["tensors_failed"] == 1
     assert r.metrics["coverage"] == 1.0
-    assert r.details["io"]["transfer_format"] == "binary"
+    assert r.details["io"]["transfer_format"] == "shared-memory"
 
 
 def test_a_tensor_whose_second_half_is_wrong_is_caught_and_named(moe128):

@@ -17,8 +17,11 @@ import dataclasses
 import math
 import time
 
+import numpy as np
+
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
+from harness.checkpointmap import CheckpointMap
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_digest import DigestParity, compare_digests, why_not
@@ -27,7 +30,7 @@ from harness.client import weight_digests
 from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.matrix import Cell
 from harness.parity import TensorParity, compare, worst_first
-from harness.tensorwire import transfer_stats
+from harness.tensorwire import end_transfer, transfer_stats
 
 WORST_LISTED = 10
 
@@ -54,17 +57,23 @@ class WeightParityCheck:
         rows = ctx.card.truncate_rows
         clock = PassClock()
         order = stream_order(ckpt, layout, ctx.card.architecture)
-        plan = [layout.candidates(n, ctx.card.architecture)[0].runtime_name for n in order]
+        candidates = {n: layout.candidates(n, ctx.card.architecture) for n in order}  # once: 3147 names in the MoE
+        plan = [candidates[n][0].runtime_name for n in order]
         cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
         tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
         results: list[TensorParity] = []
         unavailable: list[_Unavailable] = []
         t0 = time.perf_counter()
-        with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch:
-            walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock)
-            for name in order:
-                outcome = _compare_one(walk, name)
-                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+        try:
+            with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch, \
+                    CheckpointMap(ckpt) as maps:
+                walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock,
+                             maps=maps if maps.available else None, candidates=candidates)
+                for name in order:
+                    outcome = _compare_one(walk, name)
+                    (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+        finally:
+            end_transfer(ctx.client)  # the shared-memory region, if any, is not kept for other checks
         digests: list[DigestParity] = []
         if unavailable:
             digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
@@ -89,10 +98,18 @@ def _io_figures(ckpt: Checkpoint, fetch: BoundedFetch, clock: PassClock, seconds
                 wire: dict[str, float] | None) -> dict[str, object]:
     """What was moved and how long each pass took, for the report and benchmarks/bench_scale.py."""
     total = sum(ckpt.nbytes(n) for n in ckpt.names())
-    fmt = None if wire is None else ("binary" if wire["raw_tensors"] and not wire["json_tensors"]
-                                     else "json" if wire["json_tensors"] and not wire["raw_tensors"] else "mixed")
+    fmt = None if wire is None else _wire_format(wire)
     return {"checkpoint_bytes": total, "transferred_bytes": fetch.fetched_bytes, "largest_runtime_tensor_bytes": fetch.largest,
             "seconds": seconds, "transfer_busy_s": round(fetch.busy_s, 4), "transfer_format": fmt, **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
+
+
+def _wire_format(wire: dict[str, float]) -> str:
+    """How the tensors came: shared-memory, binary (socket), json, or "mixed: shared-memory 70, binary 5"."""
+    counts = {"shared-memory": wire.get("region_tensors", 0), "binary": wire["raw_tensors"], "json": wire["json_tensors"]}
+    used = {k: int(v) for k, v in counts.items() if v}
+    if len(used) <= 1:
+        return next(iter(used), "none")
+    return "mixed: " + ", ".join(f"{k} {v}" for k, v in used.items())
 
 
 def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable: list[_Unavailable]
@@ -126,12 +143,24 @@ class _Walk:
     tally: CoverageTally
     clock: PassClock
     buffer: ReadBuffer = dataclasses.field(default_factory=ReadBuffer)
+    maps: CheckpointMap | None = None  # checkpoint read in place (mmap) where the platform allows
+    candidates: dict[str, list] = dataclasses.field(default_factory=dict)  # layout.candidates, computed once
+
+    def want(self, name: str, rows: int | None) -> np.ndarray:
+        """The checkpoint tensor: a view of the page cache, or read into the reused buffer."""
+        if self.maps is not None:
+            return self.maps.view(name, rows)
+        return self.ckpt.view(name, rows, into=self.buffer.take(self.ckpt.nbytes(name)))
+
+    def done(self, name: str, rows: int | None) -> None:
+        if self.maps is not None:
+            self.maps.release(name, rows)
 
 
 def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
-    for mapped in walk.layout.candidates(name, walk.architecture):
+    for mapped in walk.candidates.get(name) or walk.layout.candidates(name, walk.architecture):
         raw = walk.fetch(mapped.runtime_name)
         if raw is None:
             continue
@@ -158,7 +187,7 @@ def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recover
 def _compare_recovered(walk: _Walk, name: str, runtime_name: str, got: Recovered) -> TensorParity:
     ckpt = walk.ckpt
     rows = got.region[0].stop if got.region else None
-    want = walk.clock.timed("checkpoint_read", lambda: ckpt.view(name, rows, into=walk.buffer.take(ckpt.nbytes(name))))
+    want = walk.clock.timed("checkpoint_read", lambda: walk.want(name, rows))
     want = want[got.region] if got.region else want
     where = [f"via {runtime_name}"] if runtime_name != name else []
     if got.partial:
@@ -166,8 +195,11 @@ def _compare_recovered(walk: _Walk, name: str, runtime_name: str, got: Recovered
         where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
     if got.padding_note:
         where.append(got.padding_note)
-    return walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol, padding_max_abs=got.padding_max_abs,
-                                                       note="; ".join(where)))
+    try:
+        return walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol,
+                                                           padding_max_abs=got.padding_max_abs, note="; ".join(where)))
+    finally:
+        walk.done(name, rows)
 
 
 def _metrics(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str, layout: str,

@@ -3,7 +3,9 @@
 Run as a script by the runtime's own interpreter (it imports nothing from the harness):
     python hf_server.py --model DIR --device cpu --offload disk --port 30000
 Endpoints: GET /health, GET /get_model_info, GET /get_server_info, POST /generate,
-POST /get_weights_by_name (raw bytes with ``Accept: application/octet-stream``, else JSON). Binds 127.0.0.1 unless --host says otherwise.
+POST /get_weights_by_name (written into the harness's shared-memory region when offered one and
+asked with ``Accept: application/x-tensor-region``; else raw bytes with ``Accept:
+application/octet-stream``; else JSON), POST /release_tensor_region. Binds 127.0.0.1 unless --host says otherwise.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import torch
 try:  # run as a script: the sibling modules; imported as harness.runtimes.hf_server: the package's
     import hf_chaos  # test-only failure injection, inert unless HARNESS_HF_CHAOS is set
     import hf_faults  # test-only weight faults, inert unless HARNESS_HF_FAULT is set
+    import hf_region  # tensors written into the harness's shared-memory region
 except ImportError:  # pragma: no cover - depends on how this file is loaded
-    from harness.runtimes import hf_chaos, hf_faults
+    from harness.runtimes import hf_chaos, hf_faults, hf_region
 
 FAULT_ENV = hf_faults.FAULT_ENV
 
@@ -199,6 +202,7 @@ class Engine:
                          **({"hf_fault": self.faults.label} if self.faults.label else {})},
             "architectures": list(getattr(self.model.config, "architectures", None) or []),
             "fault": self.faults.label, "fault_changes": list(self.faults.applied),
+            "weight_transfer": ["region", "raw", "json"],  # what /get_weights_by_name can answer (hf_region.py)
         }
 
 
@@ -215,6 +219,7 @@ def _until_stop(ids: list[int], stops: frozenset[int]) -> list[int]:
 
 
 RAW_TYPE = "application/octet-stream"
+REGION_TYPE = "application/x-tensor-region"  # harness/tensorwire.py spells the same names
 RAW_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.float64: "F64",
               torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
               torch.bool: "BOOL"}
@@ -232,6 +237,8 @@ def read_live_tensor(model: torch.nn.Module, name: str) -> torch.Tensor | None:
 
 
 def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
+    writer = hf_region.RegionWriter()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # small JSON replies: no 40 ms delayed-ACK stall per request
@@ -247,19 +254,25 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def _send_raw(self, t: torch.Tensor) -> None:
-            """The tensor's bytes as they are in memory, with its dtype and shape (harness/tensorwire.py)."""
+        def _send_raw(self, t: torch.Tensor, region: object = None) -> None:
+            """The tensor's bytes as they are in memory, with its dtype and shape (harness/tensorwire.py):
+            written into the harness's region when it offered one that fits, else in the body."""
             if t.dtype not in RAW_DTYPES:
                 self._send(200, t.float().tolist())
                 return
-            body = memoryview(raw_bytes(t)).cast("B")
+            data = memoryview(raw_bytes(t)).cast("B")
+            offset = writer.write(region, data) if region is not None else None
             self.send_response(200)
-            self.send_header("Content-Type", RAW_TYPE)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", RAW_TYPE if offset is None else REGION_TYPE)
+            self.send_header("Content-Length", str(len(data) if offset is None else 0))
+            if offset is not None:
+                self.send_header("X-Tensor-Offset", str(offset))
+                self.send_header("X-Tensor-Bytes", str(len(data)))
             self.send_header("X-Tensor-Dtype", RAW_DTYPES[t.dtype])
             self.send_header("X-Tensor-Shape", ",".join(map(str, t.shape)))
             self.end_headers()
-            self.wfile.write(body)
+            if offset is None:
+                self.wfile.write(data)
 
         def do_GET(self) -> None:
             if self.path in ("/health", "/ready"):
@@ -280,10 +293,12 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                     value = engine.weight(str(req.get("name")), req.get("truncate_size"))
                     if value is None:
                         self._send(400, {"error": f"no parameter named {req.get('name')!r}"})
-                    elif RAW_TYPE in (self.headers.get("Accept") or ""):
-                        self._send_raw(value)
+                    elif RAW_TYPE in (accept := self.headers.get("Accept") or ""):
+                        self._send_raw(value, req.get("region") if REGION_TYPE in accept else None)
                     else:  # JSON for clients that ask for it (SGLang's format)
                         self._send(200, value.float().tolist())
+                elif self.path == "/release_tensor_region":
+                    self._send(200, {"released": writer.release(str(req.get("path")))})
                 else:
                     self._send(404, {"error": f"no route {self.path}"})
             except Exception as exc:  # report to the client; the server keeps serving
