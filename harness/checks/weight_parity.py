@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
@@ -51,24 +52,14 @@ class WeightParityCheck:
     def run(self, ctx: CheckContext) -> CheckResult:
         ckpt = Checkpoint(ctx.checkpoint)
         layout = Layout.load(ctx.weight_layout)
-        tol = ctx.card.tolerance(ctx.cell.dtype)
-        rows = ctx.card.truncate_rows
-        clock = PassClock()
         tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
+        tol, rows, clock = ctx.card.tolerance(ctx.cell.dtype), ctx.card.truncate_rows, PassClock()
         t0 = time.perf_counter()
         first = digests_first(ctx.client, ckpt, layout, ctx.card.architecture, ctx.cell.device, ctx.cell.tp,
                               ctx.cell.dtype)
-        settled = first.settled if first else frozenset()
-        order = [n for n in stream_order(ckpt, layout, ctx.card.architecture) if n not in settled]
-        plan = [layout.candidates(n, ctx.card.architecture)[0].runtime_name for n in order]
-        cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
-        results: list[TensorParity] = []
-        unavailable: list[_Unavailable] = []
-        with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch:
-            walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock)
-            for name in order:
-                outcome = _compare_one(walk, name)
-                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+        walk = _Walk(ckpt, layout, None, CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows), tol,
+                     ctx.card.architecture, tally, clock, explain=getattr(ctx.client, "why_unexposed", None) or _no_reason)
+        results, unavailable = _walk_by_value(ctx, walk, skip=first.settled if first else frozenset())
         digests: list[DigestParity] = []
         if first:
             digests, sized = _settle_digests(ctx, walk, first)
@@ -81,14 +72,38 @@ class WeightParityCheck:
                 tally.by_digest(sum(_elements(ckpt.shape(n)) for n in d.members))
         for u in unavailable:
             tally.not_verified(u.name, _elements(ckpt.shape(u.name)), kind_of(u.why, rows, ctx.cell.tp))
-        io = _io_figures(ckpt, fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
+        io = _io_figures(ckpt, walk.fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
         io["digest_s"] = round(first.seconds, 4) if first else None
         return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests, tally, io)
+
+
+def _walk_by_value(ctx: CheckContext, walk: _Walk, skip: frozenset[str]) -> tuple[list[TensorParity], list[_Unavailable]]:
+    """Compare, by value, every checkpoint tensor not in ``skip``, streaming the runtime tensors
+    that hold them; a runtime that saved its state for this (vLLM) removes it after."""
+    order = [n for n in stream_order(walk.ckpt, walk.layout, walk.architecture) if n not in skip]
+    plan = [walk.layout.candidates(n, walk.architecture)[0].runtime_name for n in order]
+    results: list[TensorParity] = []
+    unavailable: list[_Unavailable] = []
+    rows = walk.cut.truncated_rows
+    try:
+        with BoundedFetch(lambda name: ctx.client.weight(name, rows), walk.clock, plan=plan) as walk.fetch:
+            for name in order:
+                outcome = _compare_one(walk, name)
+                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+    finally:
+        release = getattr(ctx.client, "release_weights", None)
+        if release is not None:
+            release()
+    return results, unavailable
 
 
 def stream_order(ckpt: Checkpoint, layout: Layout, architecture: str | None) -> list[str]:
     """Checkpoint names grouped by the runtime tensor that holds them (its members consecutive)."""
     return sorted(ckpt.names(), key=lambda n: (layout.candidates(n, architecture)[0].runtime_name, n))
+
+
+def _no_reason(_name: str) -> str | None:
+    return None
 
 
 def _elements(shape: tuple[int, ...]) -> int:
@@ -192,18 +207,20 @@ class _Walk:
 
     ckpt: Checkpoint
     layout: Layout
-    fetch: BoundedFetch
+    fetch: BoundedFetch | None  # set while the walk runs
     cut: CutContext
     tol: Tolerance
     architecture: str
     tally: CoverageTally
     clock: PassClock
     buffer: ReadBuffer = dataclasses.field(default_factory=ReadBuffer)
+    explain: Callable[[str], str | None] = _no_reason  # the runtime's reason a tensor has no counterpart
 
 
 def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
+    assert walk.fetch is not None, "compare inside _walk_by_value"
     for mapped in walk.layout.candidates(name, walk.architecture):
         raw = walk.fetch(mapped.runtime_name)
         if raw is None:
@@ -215,7 +232,7 @@ def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
             continue
         _count(walk.tally, name, walk.ckpt.shape(name), got, walk.cut)
         return _compare_recovered(walk, name, mapped.runtime_name, got)
-    return _Unavailable(name, why)
+    return _Unavailable(name, walk.explain(name) or why)
 
 
 def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recovered, cut: CutContext) -> None:
