@@ -308,7 +308,7 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
     parts = [f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} rtol={tol.rtol:g}"] if results else []
     if digests:
         parts.append(f"{metrics['tensors_by_digest']} byte-identical by digest ({len(digests)} runtime tensors, "
-                     f"sha256 via /weights_checker{'' if results else '; the runtime returns no values'})")
+                     f"sha256 via /weights_checker{'' if results else '; no value fetched'})")
     if unavailable:
         parts.append(f"{len(unavailable)} not exposed by the runtime")
     if tally.missing:
