@@ -71,6 +71,14 @@ def build(members: Sequence[tuple[str, Mapped]], read: Callable[[str], np.ndarra
     return out
 
 
+def runtime_shape(members: Sequence[tuple[str, Mapped]], shape_of: Callable[[str], tuple[int, ...]]) -> tuple[int, ...]:
+    """The shape of the runtime tensor the members make up (without reading a value)."""
+    shapes = {place(name, mapped, shape_of).shape for name, mapped in members}
+    if len({len(s) for s in shapes}) != 1:
+        raise CannotBuild(f"{members[0][1].runtime_name}: its members give it {sorted(len(s) for s in shapes)} dims")
+    return tuple(max(sizes) for sizes in zip(*shapes))
+
+
 def place(name: str, mapped: Mapped, shape_of: Callable[[str], tuple[int, ...]]) -> Placement:
     """Where checkpoint tensor ``name`` sits in ``mapped.runtime_name``: the rule's ops reversed."""
     shape = tuple(shape_of(name))

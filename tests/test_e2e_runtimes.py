@@ -50,11 +50,13 @@ def test_sglang_with_the_named_workaround_is_green_and_says_so(tmp_path):
         assert recs[(cell, "logprob_parity")]["status"] == "pass"
         assert recs[(cell, "accuracy")]["workarounds"] == [SHIM]
         assert recs[(cell, "accuracy")]["fingerprint"]["version"] == "0.5.23"
-    assert recs[("sglang-cpu-tiny-llama-none", "weight_parity")]["status"] == "pass"
-    moe = recs[("sglang-cpu-tiny-qwen3-moe-none", "weight_parity")]  # no /get_weights_by_name: by digest
-    assert moe["status"] == "pass", moe["reason"]
-    assert moe["metrics"]["tensors_by_digest"] > 0 and moe["metrics"]["tensors_digest_differs"] == 0
-    assert moe["metrics"]["tensors_unavailable"] == 0 and "byte-identical by digest" in moe["reason"]
+    for model in ("tiny-llama", "tiny-qwen3-moe"):  # every tensor by digest, also where values are exposed (llama)
+        parity = recs[(f"sglang-cpu-{model}-none", "weight_parity")]
+        assert parity["status"] == "pass", parity["reason"]
+        assert parity["metrics"]["coverage"] == 1.0 and parity["metrics"]["coverage_by_digest"] == 1.0
+        assert parity["metrics"]["tensors_compared"] == 0 and parity["metrics"]["tensors_digest_differs"] == 0
+        assert parity["details"]["io"]["transferred_bytes"] == 0 and "byte-identical by digest" in parity["reason"]
+    moe = recs[("sglang-cpu-tiny-qwen3-moe-none", "weight_parity")]
     assert any(d["runtime_name"].endswith("mlp.experts.w13_weight") and d["ok"] for d in moe["details"]["digests"])
     assert SHIM in (out / "index.html").read_text()
     assert processes_with_env("HARNESS_OUT", str(out)) == []
@@ -88,8 +90,18 @@ def test_vllm_is_green_and_lists_the_weights_it_cannot_return(tmp_path):
         assert parity["status"] == "pass", parity["reason"]
         assert parity["metrics"]["tensors_compared"] >= 7 and parity["metrics"]["tensors_unavailable"] > 0
         assert parity["details"]["unavailable"]
+        m = parity["metrics"]  # what vLLM-CPU saves is compared by value; what it repacks is counted, with why
+        assert 0 < m["coverage_by_value"] < 1 and m["coverage_by_digest"] == 0
+        assert m["coverage_by_value"] + m["coverage_not_verified"] == pytest.approx(1.0)
+        gaps = {g["why"] for g in parity["details"]["not_verified"]}
+        assert any("repacked for oneDNN" in why for why in gaps), gaps
+        assert any("prepacked (values permuted)" in why for why in gaps) == (model == "tiny-qwen3-moe"), gaps
+        assert parity["reason"].startswith("sampled ")
         assert recs[(cell, "accuracy")]["fingerprint"]["version"] == "0.32.0"
     assert processes_with_env("HARNESS_OUT", str(out)) == []
+    import tempfile
+
+    assert not list(Path(tempfile.gettempdir()).glob("harness-vllm-weights-vllm-cpu-tiny-*"))  # saved state removed
 
 
 @pytest.mark.skipif(RUNTIME != "sglang", reason="needs HARNESS_E2E_RUNTIME=sglang")
@@ -131,3 +143,89 @@ def test_sglang_moe_expert_cast_on_load_is_caught_by_digest_while_it_still_answe
     assert parity.status == "fail", parity.reason
     assert "model.layers.1.mlp.experts.w2_weight" in parity.reason and parity.metrics["tensors_digest_differs"] == 4
     assert parity.metrics["tensors_by_digest"] > 40
+
+
+def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResult":  # noqa: F821
+    """Boot real SGLang on a copy of ``good`` whose tensors ``change`` corrupts (the runtime loads
+    the corruption), and run weight parity against the clean checkpoint."""
+    import dataclasses
+    import shutil
+
+    from harness.cards import PathSource
+    from harness.cellrun import boot, run_check, shutdown
+    from harness.checkpoint import Checkpoint
+    from harness.matrix import Cell
+    from harness.options import HarnessOptions
+    from tests.test_numerics_weight_parity import write_safetensors
+
+    bad = tmp_path / "corrupted"
+    shutil.copytree(good, bad)
+    ckpt = Checkpoint(good)
+    assert [f.name for f in ckpt.files()] == ["model.safetensors"] and {ckpt.dtype(n) for n in ckpt.names()} == {"F32"}
+    tensors = {n: ckpt.read(n) for n in ckpt.names()}
+    change(tensors)
+    write_safetensors(bad / "model.safetensors", tensors)
+    options = HarnessOptions(out_dir=tmp_path / "run", runtimes=("sglang",), devices=("cpu",), models=(card.name,),
+                             offload_modes=("none",), dtypes=("float32",), tps=(1,),
+                             runtime_python={"sglang": runtime_python("sglang")}, boot_timeout_s=None,
+                             workarounds=(SHIM,))
+    rt = boot(Cell("sglang", "cpu", card.name, "none"), dataclasses.replace(card, source=PathSource(str(bad))), options)
+    try:
+        return run_check(dataclasses.replace(rt, checkpoint=good), "weight_parity")
+    finally:
+        shutdown(rt)
+
+
+@pytest.mark.skipif(RUNTIME != "sglang", reason="needs HARNESS_E2E_RUNTIME=sglang")
+def test_sglang_late_expert_and_wrong_second_half_are_named_by_digest(tmp_path):
+    """A 128-expert Qwen3-MoE (no /get_weights_by_name): expert 100 of layer 1 scaled and the second
+    half of layer 0's q_proj zeroed, both beyond the 64 rows a sample fetched, both named."""
+    from harness.cards import ModelCard
+    from harness.cards import load_cards
+    from harness.cellrun import resolve_checkpoint
+
+    good = tmp_path / "moe128"
+    zoo = resolve_checkpoint(load_cards()["tiny-llama"], sys.executable)  # its tokenizer
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "benchmarks" / "scale_models.py"),
+                    "--shape", "qwen3-moe-128-tiny", "--tokenizer", str(zoo), "--out", str(good)],
+                   check=True, capture_output=True, timeout=300)
+    card = ModelCard.from_mapping({"name": "moe128", "architecture": "Qwen3MoeForCausalLM",
+                                   "source": {"path": str(good)}}, "test card")
+
+    def change(t: dict) -> None:
+        t["model.layers.1.mlp.experts.100.down_proj.weight"] *= 1.5
+        t["model.layers.0.self_attn.q_proj.weight"][128:] = 0.0
+
+    r = sglang_weight_parity(tmp_path, card, good, change)
+    assert r.status == "fail", r.reason
+    differ = {d["runtime_name"]: d for d in r.details["digests"] if not d["ok"]}
+    assert set(differ) == {"model.layers.1.mlp.experts.w2_weight", "model.layers.0.self_attn.qkv_proj.weight"}
+    assert all("digest differs, no values exposed" in d["sized"] for d in differ.values())
+    assert "model.layers.1.mlp.experts.w2_weight (from 128 checkpoint tensors" in r.reason
+    assert r.metrics["tensors_digest_differs"] == 128 + 3
+    assert r.metrics["coverage"] == 1.0 and r.metrics["coverage_by_digest"] == 1.0
+
+
+@pytest.mark.skipif(RUNTIME != "sglang", reason="needs HARNESS_E2E_RUNTIME=sglang")
+def test_sglang_llama_wrong_second_half_is_named_by_digest_and_sized_by_value(tmp_path):
+    """tiny-llama answers /get_weights_by_name: the differing qkv_proj is fetched to size the error."""
+    import numpy as np
+
+    from harness.cards import load_cards
+    from harness.cellrun import resolve_checkpoint
+
+    card = load_cards()["tiny-llama"]
+    good = resolve_checkpoint(card, sys.executable)
+    q = "model.layers.0.self_attn.q_proj.weight"
+    rows: list[int] = []
+
+    def change(t: dict) -> None:
+        rows.append(t[q].shape[0])
+        t[q][rows[0] // 2:] += np.float32(0.125)
+
+    r = sglang_weight_parity(tmp_path, card, good, change)
+    assert r.status == "fail", r.reason
+    assert "model.layers.0.self_attn.qkv_proj.weight" in r.reason and f"worst {q} max |Δ| 0.125" in r.reason
+    assert r.metrics["worst_tensor"] == q and r.metrics["max_abs"] == pytest.approx(0.125, rel=1e-5)
+    assert r.details["worst"][0]["frac_outside"] == pytest.approx(0.5)
+    assert r.metrics["tensors_digest_differs"] == 3 and r.metrics["coverage"] == 1.0

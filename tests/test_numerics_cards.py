@@ -120,3 +120,10 @@ def test_each_set_is_judged_by_its_own_threshold_with_its_standard_error():
     worse = accuracy(set(arith) | {"The capital of France is", "The capital of Peru is"})  # world: 10/12 < 90 %
     assert worse.status == "fail" and worse.reason.startswith("wrong-answer: world 10/12 correct (83% ± 11%)")
     assert "arithmetic" not in worse.reason and "'The capital of France is' -> ' 0\\n'" in worse.reason
+
+
+def test_no_shipped_card_samples_weight_parity():
+    """Full coverage by default: the hf runtime streams binary and SGLang compares by digest, so no
+    shipped card limits weight parity to the first rows of each tensor (``parity.truncate_rows``)."""
+    sampled = {name: card.truncate_rows for name, card in load_cards().items() if card.truncate_rows is not None}
+    assert sampled == {}

@@ -1,11 +1,14 @@
-"""Weight parity by digest, for tensors a runtime will not return by value.
+"""Weight parity by digest: every tensor of a runtime that publishes reproducible checksums.
 
-SGLang's MoE model classes (Qwen3-MoE, DeepSeek-V2, GLM-4-MoE, ...) have no
-``/get_weights_by_name``, but every SGLang server answers ``/weights_checker`` with a checksum of
-each tensor it holds. Each such runtime tensor is rebuilt from the checkpoint by the layout table
-(harness.layout_build: stacked experts, fused q/k/v and gate/up, zero-padded vocabulary), cast to
-the cell's dtype, hashed the same way and compared. A digest says only "same bytes or not": a
-transposed, format-cast or wrongly stacked expert tensor fails by name, without an error size.
+Every SGLang server answers ``/weights_checker`` with a checksum of each tensor it holds, for every
+model class (its MoE classes, Qwen3-MoE, DeepSeek-V2, GLM-4-MoE, ..., have no
+``/get_weights_by_name`` at all; its Llama family answers both). Each runtime tensor is rebuilt from
+the checkpoint by the layout table (harness.layout_build: stacked experts, fused q/k/v and
+gate/up, zero-padded vocabulary), cast to the cell's dtype, hashed the same way and compared:
+all of the checkpoint in one pass over it, nothing sent over the wire but the checksums
+(``digests_first``). A digest says only "same bytes or not"; weight parity then fetches the values
+of a runtime tensor whose digest differs, where the model class returns them, to size the error
+(``sizing_rows`` bounds how many rows), else says "digest differs, no values exposed".
 
 The runtime hashes with sha256 on every device except CUDA and ROCm, where it uses a Triton
 kernel this harness cannot reproduce; there, and at tp > 1 (digests are per rank shard), the
@@ -14,14 +17,18 @@ tensors stay "not exposed" with that reason.
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, final
 
 from harness.checkpoint import Checkpoint
-from harness.layout import Layout
-from harness.layout_build import CannotBuild, build, digest, members_by_runtime
+from harness.client import RuntimeClient, weight_digests
+from harness.layout import Layout, Mapped
+from harness.layout_build import CannotBuild, build, digest, members_by_runtime, runtime_shape
 
 NO_SHA256_DEVICES = ("cuda", "rocm")
+SIZING_ELEMENTS = 1 << 24  # values fetched to size one differing tensor: 16M elements (64 MB in float32)
 
 
 @final
@@ -35,9 +42,60 @@ class DigestParity:
     ok: bool
     expected: str
     got: str
+    sized: str = ""  # a differing digest: what its values say (max |Δ| and where), or why there are none
+    max_abs: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class DigestPass:
+    """What the runtime's digests settled before any value was fetched.
+
+    ``left``: checkpoint tensors no digest settled (their runtime tensor has no checksum, or cannot
+    be rebuilt), with why; they go to the comparison by value.
+    """
+
+    results: tuple[DigestParity, ...]
+    left: Mapping[str, str]
+    seconds: float
+
+    @property
+    def settled(self) -> frozenset[str]:
+        return frozenset(n for d in self.results for n in d.members)
+
+    @property
+    def differ(self) -> tuple[DigestParity, ...]:
+        return tuple(d for d in self.results if not d.ok)
+
+
+def digests_first(client: RuntimeClient, ckpt: Checkpoint, layout: Layout, architecture: str | None,
+                  device: str, tp: int, dtype: str) -> DigestPass | None:
+    """Every runtime tensor compared by digest, or None when the runtime offers no digests this
+    cell can reproduce (no ``/weights_checker``, a CUDA/ROCm device, tp > 1)."""
+    if why_not(device, tp) or getattr(client, "weight_digests", None) is None:
+        return None
+    t0 = time.perf_counter()
+    ranks = weight_digests(client)
+    if ranks is None:
+        return None
+    results, left = compare_digests(ckpt, layout, ckpt.names(), architecture, ranks, dtype)
+    return DigestPass(tuple(results), left, time.perf_counter() - t0)
+
+
+def sizing_rows(members: Sequence[tuple[str, Mapped]], ckpt: Checkpoint, budget: int | None = None) -> int | None:
+    """Rows of a runtime tensor to fetch to size its error: all (None) when it holds at most
+    ``budget`` elements, else as many leading rows as fit (at least one).
+
+    A 128-expert ``w13_weight`` of [128, 3072, 2048] (805M elements) gets its first 20 experts.
+    """
+    budget = SIZING_ELEMENTS if budget is None else budget
+    shape = runtime_shape(members, ckpt.shape)
+    if not shape or math.prod(shape) <= budget:
+        return None
+    return max(1, budget // max(1, math.prod(shape[1:])))
 
 
 def why_not(device: str, tp: int) -> str | None:

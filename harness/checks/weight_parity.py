@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,10 +25,11 @@ from harness.checkpoint import Checkpoint
 from harness.checkpointmap import CheckpointMap
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_coverage import CoverageTally, kind_of
-from harness.checks.weight_digest import DigestParity, compare_digests, why_not
+from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows, why_not
 from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
 from harness.client import weight_digests
 from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
+from harness.layout_build import members_by_runtime
 from harness.matrix import Cell
 from harness.parity import TensorParity, compare, worst_first
 from harness.tensorwire import end_transfer, transfer_stats
@@ -53,41 +55,67 @@ class WeightParityCheck:
     def run(self, ctx: CheckContext) -> CheckResult:
         ckpt = Checkpoint(ctx.checkpoint)
         layout = Layout.load(ctx.weight_layout)
-        tol = ctx.card.tolerance(ctx.cell.dtype)
-        rows = ctx.card.truncate_rows
-        clock = PassClock()
-        order = stream_order(ckpt, layout, ctx.card.architecture)
-        candidates = {n: layout.candidates(n, ctx.card.architecture) for n in order}  # once: 3147 names in the MoE
-        plan = [candidates[n][0].runtime_name for n in order]
-        cut = CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows)
         tally = CoverageTally(total=sum(_elements(ckpt.shape(n)) for n in ckpt.names()))
-        results: list[TensorParity] = []
-        unavailable: list[_Unavailable] = []
+        tol, rows, clock = ctx.card.tolerance(ctx.cell.dtype), ctx.card.truncate_rows, PassClock()
         t0 = time.perf_counter()
         try:
-            with BoundedFetch(lambda name: ctx.client.weight(name, rows), clock, plan=plan) as fetch, \
-                    CheckpointMap(ckpt) as maps:
-                walk = _Walk(ckpt, layout, fetch, cut, tol, ctx.card.architecture, tally, clock,
-                             maps=maps if maps.available else None, candidates=candidates)
-                for name in order:
-                    outcome = _compare_one(walk, name)
-                    (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+            first = digests_first(ctx.client, ckpt, layout, ctx.card.architecture, ctx.cell.device, ctx.cell.tp,
+                                  ctx.cell.dtype)
+            walk = _Walk(ckpt, layout, None, CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows), tol,
+                         ctx.card.architecture, tally, clock,
+                         explain=getattr(ctx.client, "why_unexposed", None) or _no_reason)
+            results, unavailable = _walk_by_value(ctx, walk, skip=first.settled if first else frozenset())
+            digests: list[DigestParity] = []
+            if first:
+                digests, sized = _settle_digests(ctx, walk, first)
+                results += sized
+                unavailable = [_Unavailable(u.name, f"{u.why}; {first.left[u.name]}" if u.name in first.left else u.why)
+                               for u in unavailable]
+            elif unavailable:
+                digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
+                for d in digests:
+                    tally.by_digest(sum(_elements(ckpt.shape(n)) for n in d.members))
         finally:
             end_transfer(ctx.client)  # the shared-memory region, if any, is not kept for other checks
-        digests: list[DigestParity] = []
-        if unavailable:
-            digests, unavailable = _by_digest(ctx, ckpt, layout, unavailable)
-        for d in digests:
-            tally.by_digest(sum(_elements(ckpt.shape(n)) for n in d.members))
         for u in unavailable:
             tally.not_verified(u.name, _elements(ckpt.shape(u.name)), kind_of(u.why, rows, ctx.cell.tp))
-        io = _io_figures(ckpt, fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
+        io = _io_figures(ckpt, walk.fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
+        io["digest_s"] = round(first.seconds, 4) if first else None
         return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests, tally, io)
+
+
+def _walk_by_value(ctx: CheckContext, walk: _Walk, skip: frozenset[str]) -> tuple[list[TensorParity], list[_Unavailable]]:
+    """Compare, by value, every checkpoint tensor not in ``skip``, streaming the runtime tensors
+    that hold them and reading the checkpoint in place where the platform allows; a runtime that
+    saved its state for this (vLLM) removes it after."""
+    order = [n for n in stream_order(walk.ckpt, walk.layout, walk.architecture) if n not in skip]
+    walk.candidates = {n: walk.layout.candidates(n, walk.architecture) for n in order}  # once: 3147 names in the MoE
+    plan = [walk.candidates[n][0].runtime_name for n in order]
+    results: list[TensorParity] = []
+    unavailable: list[_Unavailable] = []
+    rows = walk.cut.truncated_rows
+    try:
+        with BoundedFetch(lambda name: ctx.client.weight(name, rows), walk.clock, plan=plan) as walk.fetch, \
+                CheckpointMap(walk.ckpt) as maps:
+            walk.maps = maps if maps.available else None
+            for name in order:
+                outcome = _compare_one(walk, name)
+                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+    finally:
+        walk.maps = None  # closed with the block: later reads (sizing a differing digest) use the buffer
+        release = getattr(ctx.client, "release_weights", None)
+        if release is not None:
+            release()
+    return results, unavailable
 
 
 def stream_order(ckpt: Checkpoint, layout: Layout, architecture: str | None) -> list[str]:
     """Checkpoint names grouped by the runtime tensor that holds them (its members consecutive)."""
     return sorted(ckpt.names(), key=lambda n: (layout.candidates(n, architecture)[0].runtime_name, n))
+
+
+def _no_reason(_name: str) -> str | None:
+    return None
 
 
 def _elements(shape: tuple[int, ...]) -> int:
@@ -130,13 +158,76 @@ def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable:
     return digests, still
 
 
+def _settle_digests(ctx: CheckContext, walk: _Walk, first: DigestPass) -> tuple[list[DigestParity], list[TensorParity]]:
+    """Count what the digests settled; size each differing runtime tensor by its values.
+
+    A differing tensor whose values were all fetched and are all within tolerance passes by value
+    (bytes that differ within tolerance, e.g. another rounding of the same float); otherwise it
+    fails by digest, with the values' max |Δ| where the runtime returned them.
+    """
+    kept: list[DigestParity] = []
+    sized: list[TensorParity] = []
+    for d in first.results:
+        elements = sum(_elements(walk.ckpt.shape(n)) for n in d.members)
+        if d.ok:
+            walk.tally.by_digest(elements)
+            kept.append(d)
+            continue
+        d, values, whole = _size_by_value(ctx, walk, d)
+        sized += values
+        if whole and all(v.ok for v in values):
+            walk.tally.by_value(elements)
+        else:
+            walk.tally.by_digest(elements)
+            kept.append(d)
+    return kept, sized
+
+
+def _size_by_value(ctx: CheckContext, walk: _Walk, d: DigestParity) -> tuple[DigestParity, list[TensorParity], bool]:
+    """The values of a runtime tensor whose digest differs (up to ``sizing_rows``), compared member by
+    member. Returns the digest result with what the values say, the comparisons, and whether they
+    covered every element."""
+    members = members_by_runtime(walk.layout, d.members, walk.architecture)[d.runtime_name]
+    rows = sizing_rows(members, walk.ckpt)
+    raw = walk.clock.timed("transfer", lambda: ctx.client.weight(d.runtime_name, rows))
+    if raw is None:
+        return dataclasses.replace(d, sized="digest differs, no values exposed (the runtime does not return "
+                                            f"{d.runtime_name} by value)"), [], False
+    cut = dataclasses.replace(walk.cut, truncated_rows=rows)
+    values: list[TensorParity] = []
+    whole = True
+    for name, mapped in members:
+        try:
+            got = walk.clock.timed("layout", lambda: recover(raw, mapped, name, cut))
+        except LayoutUnavailable:
+            whole = False  # beyond the rows fetched
+            continue
+        whole = whole and not got.partial
+        values.append(_compare_recovered(walk, name, d.runtime_name, got))
+    return dataclasses.replace(d, sized=_sizing_note(values, rows, whole),
+                               max_abs=max((v.max_abs for v in values), default=None)), values, whole
+
+
+def _sizing_note(values: list[TensorParity], rows: int | None, whole: bool) -> str:
+    fetched = "all its values" if whole else f"its first {rows} rows"
+    if not values:
+        return f"digest differs; {fetched} hold none of its checkpoint tensors"
+    worst = worst_first(values)[0]
+    if worst.ok:
+        return (f"digest differs; {fetched} are within tolerance (max |Δ| {worst.max_abs:.3g}): "
+                + ("the bytes differ within tolerance" if whole else "the difference lies beyond them"))
+    bad = sum(1 for v in values if not v.ok)
+    return (f"by value ({fetched}): {bad}/{len(values)} checkpoint tensors outside tolerance, worst {worst.name} "
+            f"max |Δ| {worst.max_abs:.3g}, max rel {worst.max_rel:.3g}, frac_outside {worst.frac_outside:.3g}")
+
+
 @dataclasses.dataclass
 class _Walk:
     """What comparing one checkpoint tensor after another needs (mutable: the tally and clock fill up)."""
 
     ckpt: Checkpoint
     layout: Layout
-    fetch: BoundedFetch
+    fetch: BoundedFetch | None  # set while the walk runs
     cut: CutContext
     tol: Tolerance
     architecture: str
@@ -145,6 +236,7 @@ class _Walk:
     buffer: ReadBuffer = dataclasses.field(default_factory=ReadBuffer)
     maps: CheckpointMap | None = None  # checkpoint read in place (mmap) where the platform allows
     candidates: dict[str, list] = dataclasses.field(default_factory=dict)  # layout.candidates, computed once
+    explain: Callable[[str], str | None] = _no_reason  # the runtime's reason a tensor has no counterpart
 
     def want(self, name: str, rows: int | None) -> np.ndarray:
         """The checkpoint tensor: a view of the page cache, or read into the reused buffer."""
@@ -160,6 +252,7 @@ class _Walk:
 def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
     """One checkpoint tensor: find it in the runtime, undo the layout, compare what it holds."""
     why = "not exposed by the runtime"
+    assert walk.fetch is not None, "compare inside _walk_by_value"
     for mapped in walk.candidates.get(name) or walk.layout.candidates(name, walk.architecture):
         raw = walk.fetch(mapped.runtime_name)
         if raw is None:
@@ -171,7 +264,7 @@ def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
             continue
         _count(walk.tally, name, walk.ckpt.shape(name), got, walk.cut)
         return _compare_recovered(walk, name, mapped.runtime_name, got)
-    return _Unavailable(name, why)
+    return _Unavailable(name, walk.explain(name) or why)
 
 
 def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recovered, cut: CutContext) -> None:
@@ -236,11 +329,11 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
     if not results and not digests:
         return CheckResult("na", "the runtime exposes none of the checkpoint's tensors", metrics, details)
     if differ:
-        names = ", ".join(f"{d.runtime_name} (from {len(d.members)} checkpoint tensors)" for d in differ[:5])
-        values = f"; by value: {len(failed)}/{len(results)} outside tolerance" if results else ""
+        names = "; ".join(f"{d.runtime_name} (from {len(d.members)} checkpoint tensors: {d.sized or 'no values'})"
+                          for d in differ[:5])
         return CheckResult("fail", f"parity: {len(differ)}/{len(digests)} runtime tensors differ from the checkpoint "
-                                   f"by digest (sha256 via /weights_checker; no values to size the error): "
-                                   f"{names}{values}; {tally.headline()}", metrics, details)
+                                   f"by digest (sha256 via /weights_checker): {names}; {tally.headline()}",
+                           metrics, details)
     if failed:
         top = ranked[0]
         reason = (f"parity: {len(failed)}/{len(results)} tensors outside {dtype} tolerance atol={tol.atol:g} "
@@ -250,7 +343,7 @@ def _verdict(results: list[TensorParity], unavailable: list[_Unavailable], tol: 
     parts = [f"{len(results)} tensors within {dtype} tolerance atol={tol.atol:g} rtol={tol.rtol:g}"] if results else []
     if digests:
         parts.append(f"{metrics['tensors_by_digest']} byte-identical by digest ({len(digests)} runtime tensors, "
-                     f"sha256 via /weights_checker{'' if results else '; the runtime returns no values'})")
+                     f"sha256 via /weights_checker{'' if results else '; no value fetched'})")
     if unavailable:
         parts.append(f"{len(unavailable)} not exposed by the runtime")
     if tally.missing:

