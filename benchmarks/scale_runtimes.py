@@ -1,0 +1,138 @@
+"""The runtimes benchmarks/bench_scale.py measures: which are installed here and how each is booted.
+
+    hf      this interpreter (or $HARNESS_PYTHON_HF, or --runtime-python hf=PATH)
+    sglang  --runtime-python sglang=PATH, else $HARNESS_PYTHON_SGLANG, else the pinned venv of
+            harness.venvs (`python -m harness.venvs sglang`); on the CPU it is booted with the named
+            workaround sglang-cpu-rotary-shim (RUNTIME-NOTES: without it SGLang does not load on CPU)
+
+A runtime whose interpreter is absent is skipped with one line saying where it was looked for.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import final
+
+from harness import venvs
+from harness.options import HarnessOptions
+
+KNOWN = ("hf", "sglang")
+CPU_WORKAROUNDS: Mapping[str, tuple[str, ...]] = {"sglang": ("sglang-cpu-rotary-shim",)}
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class BenchRuntime:
+    """A runtime to measure, or why it is skipped (``python`` None)."""
+
+    name: str
+    python: str | None
+    absent: str = ""
+    workarounds: tuple[str, ...] = ()
+
+    def options(self, out: Path) -> HarnessOptions:
+        """Harness options booting this runtime on the CPU, logs under ``out``."""
+        assert self.python is not None, self.absent
+        return HarnessOptions(out_dir=out, runtimes=(self.name,), devices=("cpu",), models=(), offload_modes=("none",),
+                              dtypes=("float32",), tps=(1,), runtime_python={self.name: self.python},
+                              boot_timeout_s=None, workarounds=self.workarounds)
+
+
+def parse_pythons(items: Sequence[str]) -> dict[str, str]:
+    """``["sglang=/venv/bin/python"]`` -> ``{"sglang": "/venv/bin/python"}``; a bad item raises ValueError."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--runtime-python takes NAME=PATH (e.g. sglang=/venvs/sglang/bin/python), got {item!r}")
+        out[name] = path
+    return out
+
+
+def resolve(names: Sequence[str], pythons: Mapping[str, str], environ: Mapping[str, str] | None = None,
+            pinned: Mapping[str, Path] | None = None) -> list[BenchRuntime]:
+    """Each named runtime with its interpreter, or with why it is skipped.
+
+    ``pinned``: where harness.venvs keeps each runtime's venv (default: its python_path).
+    """
+    env = os.environ if environ is None else environ
+    out = []
+    for name in names:
+        given = pythons.get(name) or env.get(f"HARNESS_PYTHON_{name.upper()}")
+        if name == "hf":
+            out.append(BenchRuntime("hf", given or sys.executable))
+            continue
+        where = Path(given) if given else (pinned or {}).get(name) or venvs.python_path(name)
+        if not where.exists():
+            how = "given" if given else "pinned venv"
+            out.append(BenchRuntime(name, None, f"{name}: skipped, not installed here (no interpreter at {where}, "
+                                                f"{how}; `python -m harness.venvs {name}` or --runtime-python {name}=PATH)"))
+            continue
+        out.append(BenchRuntime(name, str(where), workarounds=CPU_WORKAROUNDS.get(name, ())))
+    return out
+
+
+def error_line(log_tail: str, fallback: str) -> str:
+    """The line of a runtime's log tail that names its error (the last ``...Error: ...`` line), else ``fallback``.
+
+    >>> error_line("Traceback ...\\n  File x\\nModuleNotFoundError: No module named 'vllm'\\n", "crashed")
+    "ModuleNotFoundError: No module named 'vllm'"
+    """
+    lines = [ln.strip() for ln in log_tail.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if ":" in line and (head.endswith(("Error", "Exception")) or head.endswith("Killed")):
+            return line[:300]
+    return fallback[:300]
+
+
+LEAKED_PREFIXES = ("sglang_loads_", "sem.mp-")  # SGLang's load-snapshot slot file; multiprocessing semaphores
+
+
+def shm_entries(root: Path = Path("/dev/shm")) -> set[str]:
+    """Names in /dev/shm now (taken before a runtime boots, compared after it is stopped)."""
+    try:
+        return {e.name for e in os.scandir(root)}
+    except OSError:
+        return set()
+
+
+def mapped_anywhere(proc: Path = Path("/proc")) -> set[str]:
+    """Paths any live process has mapped or open (a semaphore in use is mapped by its users)."""
+    seen: set[str] = set()
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        try:
+            seen.update(line.split(None, 5)[5] for line in (proc / entry.name / "maps").read_text().splitlines()
+                        if len(line.split(None, 5)) == 6)
+            seen.update(os.readlink(f) for f in (proc / entry.name / "fd").iterdir())
+        except OSError:
+            continue
+    return seen
+
+
+def remove_leftovers(before: set[str], root: Path = Path("/dev/shm"), proc: Path = Path("/proc")) -> list[str]:
+    """Unlink what a stopped runtime left in /dev/shm: entries new since ``before``, of the families
+    SGLang 0.5.23 leaves behind (it is killed before it unlinks them), that no live process holds.
+
+    Their names are random (SGLang's instance id, multiprocessing's semaphore names), so "new since
+    the boot and held by nobody" is how they are told from another program's.
+    """
+    new = [n for n in shm_entries(root) - before if n.startswith(LEAKED_PREFIXES)]
+    if not new:
+        return []
+    held = mapped_anywhere(proc)
+    removed = []
+    for name in sorted(new):
+        path = root / name
+        if str(path) not in held:
+            try:
+                path.unlink()
+                removed.append(name)
+            except FileNotFoundError:
+                pass
+    return removed
