@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -42,10 +43,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.scale_limits import limits, raw_read_mb_s, rss_mb, tree_peak_mb  # noqa: E402
+from benchmarks.scale_limits import descendants, limits, raw_read_mb_s, rss_mb, tree_peak_mb  # noqa: E402
 from benchmarks.scale_reference import reference_time  # noqa: E402
 from benchmarks.scale_runtimes import (KNOWN, BenchRuntime, error_line, parse_pythons, remove_leftovers,  # noqa: E402
-                                       resolve, shm_entries)
+                                       held_by, resolve, shm_entries)
 from harness import cellrun  # noqa: E402
 from harness.cards import ModelCard, load_cards  # noqa: E402
 from harness.catalog import adhoc_card  # noqa: E402
@@ -61,6 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 MB = 1e6
 TARGETS = {"coverage": 1.0, "throughput_over_raw_read_min": 0.25, "harness_rss_over": "2 x largest tensor + 300 MB"}
+ITEMSIZE = {"float32": 4, "bfloat16": 2}
 MOE_LAYERS = {"float32": 4, "bfloat16": 8}  # >= 700 MB in both dtypes
 ARCH = {"llama-gqa": "LlamaForCausalLM", "qwen3-moe-128": "Qwen3MoeForCausalLM",
         "qwen3-moe-128-tiny": "Qwen3MoeForCausalLM"}  # the tiny one: 6 MB, to try the benchmark itself
@@ -112,12 +114,10 @@ def measure(runtime: BenchRuntime, card: ModelCard, dtype: str, ckpt: Path, out:
     size = sum(f.stat().st_size for f in files)
     raw = raw_read_mb_s(files)
     cell = Cell(runtime.name, "cpu", card.name, "none", dtype)
-    shm_before = shm_entries()
     t0 = time.perf_counter()
     try:
         rt = cellrun.boot(cell, card, runtime.options(out))
     except HarnessError as exc:
-        remove_leftovers(shm_before)
         return {"runtime": runtime.name, "dtype": dtype, "status": "boot-error", "checkpoint_mb": size / MB,
                 "error": error_line(getattr(exc, "log_tail", ""), str(exc)), "boot_s": time.perf_counter() - t0,
                 "workarounds": list(runtime.workarounds), "load_avg_1m": os.getloadavg()[0]}
@@ -135,10 +135,12 @@ def measure(runtime: BenchRuntime, card: ModelCard, dtype: str, ckpt: Path, out:
         checksums_s = _runtime_checksums_s(rt.client)
         runtime_peak, processes = tree_peak_mb(rt.server.pid)
     finally:
+        held, before = held_by(descendants(rt.server.pid)), shm_entries()
         cellrun.shutdown(rt)
-        left = remove_leftovers(shm_before)  # SGLang's /dev/shm files, which its killed processes do not unlink
+        left = remove_leftovers(held, before)  # SGLang's /dev/shm files, which its killed processes do not unlink
     seconds, result, before, harness_peak = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run
-    case = figures(size, raw, seconds, boot_s, result, before, harness_peak, runtime_peak, ckpt)
+    case = figures(size, raw, seconds, boot_s, result, before, harness_peak, runtime_peak, ckpt, rt.weight_layout,
+                   card.architecture, dtype)
     if case["passes"].get("digest") and checksums_s is not None:
         case["passes"]["digest"]["runtime_checksums_s"] = checksums_s
     case.update(runtime=runtime.name, dtype=dtype, runs_s=[round(r[0], 4) for r in runs],
@@ -155,14 +157,26 @@ def _runtime_checksums_s(client: Any) -> float | None:
     return None if weight_digests(client) is None else time.perf_counter() - t0
 
 
-def figures(size: int, raw: float, seconds: float, boot_s: float, result: Any,
-            before: float, harness_peak: float, runtime_peak: float, ckpt: Path) -> dict[str, Any]:
+def rebuilt_bytes(ckpt: Any, layout: str, architecture: str | None, dtype: str) -> int:
+    """The largest runtime tensor in ``dtype``, as a digest comparison rebuilds it from the checkpoint
+    (SGLang's fused q/k/v, gate/up and 128-expert stacks): nothing is transferred to say its size."""
+    from harness.layout import Layout
+    from harness.layout_build import members_by_runtime, runtime_shape
+
+    groups = members_by_runtime(Layout.load(layout), ckpt.names(), architecture).values()
+    return max((math.prod(runtime_shape(members, ckpt.shape) or (0,)) for members in groups), default=0) * ITEMSIZE[dtype]
+
+
+def figures(size: int, raw: float, seconds: float, boot_s: float, result: Any, before: float, harness_peak: float,
+            runtime_peak: float, ckpt: Path, layout: str, architecture: str | None, dtype: str) -> dict[str, Any]:
     from harness.checkpoint import Checkpoint
 
     m, io = result.metrics, result.details["io"]
     c = Checkpoint(ckpt)
     largest_ckpt = max(c.nbytes(n) for n in c.names())
-    held = max(largest_ckpt, io["largest_runtime_tensor_bytes"])
+    largest_rt = io["largest_runtime_tensor_bytes"] or (rebuilt_bytes(c, layout, architecture, dtype)
+                                                         if m["coverage_by_digest"] else 0)
+    held = max(largest_ckpt, largest_rt)
     throughput = size / MB / seconds
     passes = {p: {"s": io[f"{p}_s"], "mb_s": (io["transferred_bytes"] if p == "transfer" else size) / MB / io[f"{p}_s"]
                   if io[f"{p}_s"] else None} for p in ("transfer", "checkpoint_read", "layout", "compare")}
@@ -176,7 +190,7 @@ def figures(size: int, raw: float, seconds: float, boot_s: float, result: Any,
             "coverage_by_digest": m["coverage_by_digest"], "coverage_not_verified": m["coverage_not_verified"],
             "harness_rss_before_mb": before, "harness_peak_rss_mb": harness_peak, "runtime_peak_rss_mb": runtime_peak,
             "largest_checkpoint_tensor_mb": largest_ckpt / MB,
-            "largest_runtime_tensor_mb": io["largest_runtime_tensor_bytes"] / MB,
+            "largest_runtime_tensor_mb": largest_rt / MB,
             "harness_rss_target_mb": 2 * held / MB + 300, "transferred_mb": io["transferred_bytes"] / MB,
             "transfer_format": io["transfer_format"], "passes": passes}
 

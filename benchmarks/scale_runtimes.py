@@ -93,45 +93,45 @@ LEAKED_PREFIXES = ("sglang_loads_", "sem.mp-")  # SGLang's load-snapshot slot fi
 
 
 def shm_entries(root: Path = Path("/dev/shm")) -> set[str]:
-    """Names in /dev/shm now (taken before a runtime boots, compared after it is stopped)."""
+    """Names in /dev/shm now (taken before a runtime is stopped, compared after)."""
     try:
         return {e.name for e in os.scandir(root)}
     except OSError:
         return set()
 
 
-def mapped_anywhere(proc: Path = Path("/proc")) -> set[str]:
-    """Paths any live process has mapped or open (a semaphore in use is mapped by its users)."""
+def held_by(pids: Sequence[int] | None, proc: Path = Path("/proc")) -> set[str]:
+    """Paths the processes ``pids`` (None: every live process) have mapped or open."""
     seen: set[str] = set()
-    for entry in os.scandir(proc):
-        if not entry.name.isdigit():
-            continue
+    for pid in pids if pids is not None else [int(e.name) for e in os.scandir(proc) if e.name.isdigit()]:
         try:
-            seen.update(line.split(None, 5)[5] for line in (proc / entry.name / "maps").read_text().splitlines()
-                        if len(line.split(None, 5)) == 6)
-            seen.update(os.readlink(f) for f in (proc / entry.name / "fd").iterdir())
+            seen.update(line.split(None, 5)[5].removesuffix(" (deleted)")
+                        for line in (proc / str(pid) / "maps").read_text().splitlines() if len(line.split(None, 5)) == 6)
+            seen.update(os.readlink(f) for f in (proc / str(pid) / "fd").iterdir())
         except OSError:
             continue
     return seen
 
 
-def remove_leftovers(before: set[str], root: Path = Path("/dev/shm"), proc: Path = Path("/proc")) -> list[str]:
-    """Unlink what a stopped runtime left in /dev/shm: entries new since ``before``, of the families
-    SGLang 0.5.23 leaves behind (it is killed before it unlinks them), that no live process holds.
+def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/shm"),
+                     proc: Path = Path("/proc")) -> list[str]:
+    """Unlink what a stopped runtime left in /dev/shm; the names removed.
 
-    Their names are random (SGLang's instance id, multiprocessing's semaphore names), so "new since
-    the boot and held by nobody" is how they are told from another program's.
+    SGLang 0.5.23 is killed before it unlinks its ``sglang_loads_*.shm`` slot file and the
+    ``sem.mp-*`` semaphores of its multiprocessing locks, under random names. Its own are those its
+    processes ``held`` just before the stop, and those of these families created during the stop
+    (not in ``before``, listed just before it); any that a live process holds is kept.
     """
-    new = [n for n in shm_entries(root) - before if n.startswith(LEAKED_PREFIXES)]
-    if not new:
+    mine = {Path(p).name for p in held if Path(p).parent == root}
+    mine.update(n for n in shm_entries(root) - before if n.startswith(LEAKED_PREFIXES))
+    if not mine:
         return []
-    held = mapped_anywhere(proc)
+    live = held_by(None, proc)
     removed = []
-    for name in sorted(new):
-        path = root / name
-        if str(path) not in held:
+    for name in sorted(mine):
+        if str(root / name) not in live:
             try:
-                path.unlink()
+                (root / name).unlink()
                 removed.append(name)
             except FileNotFoundError:
                 pass

@@ -4,13 +4,14 @@ No runtime is booted and nothing is timed (the benchmark itself prints its figur
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.scale_limits import descendants, tree_peak_mb
-from benchmarks.scale_runtimes import error_line, parse_pythons, remove_leftovers, resolve
+from benchmarks.scale_runtimes import error_line, held_by, parse_pythons, remove_leftovers, resolve
 
 
 def test_an_absent_runtime_is_skipped_with_where_it_was_looked_for(tmp_path: Path) -> None:
@@ -63,17 +64,20 @@ def test_runtime_peak_is_the_sum_over_its_process_tree_only(tmp_path: Path) -> N
     assert count == 3 and mb == pytest.approx(3500 * 1024 / 1e6)
 
 
-def test_leftovers_removed_are_new_unheld_and_of_the_runtime_families(tmp_path: Path) -> None:
+def test_leftovers_removed_are_the_runtimes_own_or_made_during_its_stop_and_held_by_nobody(tmp_path: Path) -> None:
     shm, proc = tmp_path / "shm", tmp_path / "proc"
     shm.mkdir()
-    for name in ("sem.mp-old", "sglang_loads_old.shm"):
+    for name in ("sglang_loads_mine.shm", "sem.mp-mine", "sem.mp-other-orphan", "sglang_loads_open.shm", "x"):
         (shm / name).touch()
-    before = {"sem.mp-old", "sglang_loads_old.shm"}
-    for name in ("sem.mp-new", "sglang_loads_abc_123.shm", "sem.mp-inuse", "sglang_loads_open.shm", "other-file"):
-        (shm / name).touch()
-    fake_process(proc, 30, 1, maps=f"7f00-7f01 rw-s 00000000 00:1a 42 {shm / 'sem.mp-inuse'}\n",
-                 fds={"3": str(shm / "sglang_loads_open.shm")})
-    removed = remove_leftovers(before, shm, proc)
-    assert removed == ["sem.mp-new", "sglang_loads_abc_123.shm"]
-    assert sorted(p.name for p in shm.iterdir()) == ["other-file", "sem.mp-inuse", "sem.mp-old",
-                                                     "sglang_loads_old.shm", "sglang_loads_open.shm"]
+    fake_process(proc, 10, 1, maps=f"7f00-7f01 rw-s 00000000 00:1a 42 {shm / 'sem.mp-mine'} (deleted)\n",
+                 fds={"3": str(shm / "sglang_loads_mine.shm"), "4": str(shm / "sglang_loads_open.shm")})
+    held = held_by([10], proc)  # just before the stop
+    before = {p.name for p in shm.iterdir()}
+    (shm / "sem.mp-made-at-stop").touch()
+    (shm / "not-a-leak-family").touch()
+    fake_process(proc, 20, 1, fds={"3": str(shm / "sglang_loads_open.shm")})  # another live runtime
+    shutil.rmtree(proc / "10")  # the runtime is gone
+    removed = remove_leftovers(held, before, shm, proc)
+    assert removed == ["sem.mp-made-at-stop", "sem.mp-mine", "sglang_loads_mine.shm"]
+    assert sorted(p.name for p in shm.iterdir()) == ["not-a-leak-family", "sem.mp-other-orphan",
+                                                     "sglang_loads_open.shm", "x"]
