@@ -114,10 +114,12 @@ def measure(runtime: BenchRuntime, card: ModelCard, dtype: str, ckpt: Path, out:
     size = sum(f.stat().st_size for f in files)
     raw = raw_read_mb_s(files)
     cell = Cell(runtime.name, "cpu", card.name, "none", dtype)
+    shm_before = shm_entries()
     t0 = time.perf_counter()
     try:
         rt = cellrun.boot(cell, card, runtime.options(out))
     except HarnessError as exc:
+        remove_leftovers(set(), shm_before)
         return {"runtime": runtime.name, "dtype": dtype, "status": "boot-error", "checkpoint_mb": size / MB,
                 "error": error_line(getattr(exc, "log_tail", ""), str(exc)), "boot_s": time.perf_counter() - t0,
                 "workarounds": list(runtime.workarounds), "load_avg_1m": os.getloadavg()[0]}
@@ -135,9 +137,9 @@ def measure(runtime: BenchRuntime, card: ModelCard, dtype: str, ckpt: Path, out:
         checksums_s = _runtime_checksums_s(rt.client)
         runtime_peak, processes = tree_peak_mb(rt.server.pid)
     finally:
-        held, before = held_by(descendants(rt.server.pid)), shm_entries()
+        held = held_by(descendants(rt.server.pid))
         cellrun.shutdown(rt)
-        left = remove_leftovers(held, before)  # SGLang's /dev/shm files, which its killed processes do not unlink
+        left = remove_leftovers(held, shm_before)  # SGLang's /dev/shm files, which its killed processes do not unlink
     seconds, result, before, harness_peak = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run
     case = figures(size, raw, seconds, boot_s, result, before, harness_peak, runtime_peak, ckpt, rt.weight_layout,
                    card.architecture, dtype)

@@ -118,9 +118,11 @@ def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/s
     """Unlink what a stopped runtime left in /dev/shm; the names removed.
 
     SGLang 0.5.23 is killed before it unlinks its ``sglang_loads_*.shm`` slot file and the
-    ``sem.mp-*`` semaphores of its multiprocessing locks, under random names. Its own are those its
-    processes ``held`` just before the stop, and those of these families created during the stop
-    (not in ``before``, listed just before it); any that a live process holds is kept.
+    ``sem.mp-*`` semaphores of its multiprocessing locks (its resource tracker, which would unlink
+    them, ignores SIGTERM and is killed), under random names. Its own: those its processes ``held``
+    just before the stop, and those of these families not in ``before`` (listed just before it
+    booted), which it made and let go of meanwhile. Any that a live process holds is kept; an
+    orphan another program leaked during the same seconds cannot be told apart and goes too.
     """
     mine = {Path(p).name for p in held if Path(p).parent == root}
     mine.update(n for n in shm_entries(root) - before if n.startswith(LEAKED_PREFIXES))

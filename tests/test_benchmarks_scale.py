@@ -64,20 +64,21 @@ def test_runtime_peak_is_the_sum_over_its_process_tree_only(tmp_path: Path) -> N
     assert count == 3 and mb == pytest.approx(3500 * 1024 / 1e6)
 
 
-def test_leftovers_removed_are_the_runtimes_own_or_made_during_its_stop_and_held_by_nobody(tmp_path: Path) -> None:
+def test_leftovers_removed_are_the_runtimes_own_or_new_since_its_boot_and_held_by_nobody(tmp_path: Path) -> None:
     shm, proc = tmp_path / "shm", tmp_path / "proc"
     shm.mkdir()
-    for name in ("sglang_loads_mine.shm", "sem.mp-mine", "sem.mp-other-orphan", "sglang_loads_open.shm", "x"):
+    for name in ("sem.mp-older-orphan", "sglang_loads_older.shm", "x"):
         (shm / name).touch()
-    fake_process(proc, 10, 1, maps=f"7f00-7f01 rw-s 00000000 00:1a 42 {shm / 'sem.mp-mine'} (deleted)\n",
+    before = {p.name for p in shm.iterdir()}  # before the boot
+    for name in ("sglang_loads_mine.shm", "sem.mp-held", "sem.mp-let-go", "sglang_loads_open.shm", "not-a-leak-family"):
+        (shm / name).touch()
+    fake_process(proc, 10, 1, maps=f"7f00-7f01 rw-s 00000000 00:1a 42 {shm / 'sem.mp-held'} (deleted)\n",
                  fds={"3": str(shm / "sglang_loads_mine.shm"), "4": str(shm / "sglang_loads_open.shm")})
     held = held_by([10], proc)  # just before the stop
-    before = {p.name for p in shm.iterdir()}
     (shm / "sem.mp-made-at-stop").touch()
-    (shm / "not-a-leak-family").touch()
     fake_process(proc, 20, 1, fds={"3": str(shm / "sglang_loads_open.shm")})  # another live runtime
     shutil.rmtree(proc / "10")  # the runtime is gone
     removed = remove_leftovers(held, before, shm, proc)
-    assert removed == ["sem.mp-made-at-stop", "sem.mp-mine", "sglang_loads_mine.shm"]
-    assert sorted(p.name for p in shm.iterdir()) == ["not-a-leak-family", "sem.mp-other-orphan",
-                                                     "sglang_loads_open.shm", "x"]
+    assert removed == ["sem.mp-held", "sem.mp-let-go", "sem.mp-made-at-stop", "sglang_loads_mine.shm"]
+    assert sorted(p.name for p in shm.iterdir()) == ["not-a-leak-family", "sem.mp-older-orphan",
+                                                     "sglang_loads_older.shm", "sglang_loads_open.shm", "x"]
