@@ -1,7 +1,9 @@
 """What this machine allows, measured in the same run as benchmarks/bench_scale.py: reading files
-from the page cache, a loopback socket, memcpy and the bitwise compare; and peak RSS from /proc."""
+from the page cache, a loopback socket, memcpy, the bitwise compare and sha256; and peak RSS from /proc."""
 from __future__ import annotations
 
+import hashlib
+import os
 import socket
 import threading
 import time
@@ -71,16 +73,51 @@ def loopback_mb_s(nbytes: int = SAMPLE_BYTES) -> float:
     return nbytes / MB / seconds
 
 
+def sha256_mb_s(nbytes: int = SAMPLE_BYTES // 4) -> float:
+    """MB/s of hashlib's sha256 over one buffer: the harness's side of a digest comparison (SGLang)."""
+    data = memoryview(bytearray(nbytes))
+    t0 = time.perf_counter()
+    hashlib.sha256(data).digest()
+    return nbytes / MB / (time.perf_counter() - t0)
+
+
 def limits() -> dict[str, float]:
-    return {"loopback_mb_s": loopback_mb_s(), "memcpy_mb_s": memcpy_mb_s(), "compare_mb_s": compare_mb_s()}
+    return {"loopback_mb_s": loopback_mb_s(), "memcpy_mb_s": memcpy_mb_s(), "compare_mb_s": compare_mb_s(),
+            "sha256_mb_s": sha256_mb_s()}
 
 
-def rss_mb(pid: str, field: str) -> float:
+def rss_mb(pid: str, field: str, proc: Path = Path("/proc")) -> float:
     """VmRSS or VmHWM of a process in MB (``pid`` "self" for this one); 0 when it cannot be read."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in (proc / pid / "status").read_text().splitlines():
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024 / MB
     except OSError:
         pass
     return 0.0
+
+
+def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
+    """``pid`` and every live process under it (SGLang: the server, its scheduler and detokenizer)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir(proc):
+        if entry.name.isdigit():
+            try:
+                raw = (proc / entry.name / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(raw[raw.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
+    out, stack = [], [pid]
+    while stack:
+        out.append(stack.pop())
+        stack.extend(children.get(out[-1], ()))
+    return out
+
+
+def tree_peak_mb(pid: int, proc: Path = Path("/proc")) -> tuple[float, int]:
+    """The sum of VmHWM over ``pid``'s process tree in MB, and how many processes it counts.
+
+    Shared pages count once per process, so for a tree of several processes this overstates.
+    """
+    pids = descendants(pid, proc)
+    return sum(rss_mb(str(p), "VmHWM", proc) for p in pids), len(pids)
