@@ -148,7 +148,7 @@ class ServerProcess:
             self.proc.poll()
             time.sleep(0.1)
         if _any_alive(pids):
-            _signal_all(self.proc.pid, pids, signal.SIGKILL)
+            _kill_leaving_trackers(self.proc.pid, pids)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -259,6 +259,29 @@ def descendants(pid: int) -> set[int]:
                 found.add(child)
                 stack.append(child)
     return found
+
+
+def _kill_leaving_trackers(leader: int, pids: set[int], tracker_grace_s: float = 5.0) -> None:
+    """KILL what ignored the TERM, Python's resource trackers last: a tracker ignores TERM by design and
+    unlinks the semaphores and shared memory its clients leaked (SGLang's ``/dev/shm/sem.mp-*``) once
+    they are gone, so it gets a moment to do that before it is killed too."""
+    trackers = {p for p in pids if _is_resource_tracker(p)}
+    for pid in pids - trackers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + tracker_grace_s
+    while trackers and time.monotonic() < deadline and _any_alive(trackers):
+        time.sleep(0.05)
+    _signal_all(leader, pids, signal.SIGKILL)
+
+
+def _is_resource_tracker(pid: int) -> bool:
+    try:
+        return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _signal_all(leader: int, pids: set[int], sig: signal.Signals) -> None:

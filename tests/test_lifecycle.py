@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,19 @@ def test_the_readiness_budget_counts_from_the_wait_not_the_launch(tmp_path):
         assert server.wait_ready() > 1.6  # boot seconds still count from the launch
     finally:
         server.stop()
+
+
+def test_a_runtime_killed_after_ignoring_term_leaves_no_semaphore_in_dev_shm(tmp_path):
+    server = ServerProcess(spec(tmp_path, "semaphore"))
+    server.start()
+    log = server.spec.log_path
+    for _ in range(100):  # the line comes once the lock exists
+        found = re.search(r"semaphore (/dev/shm/\S+)", log.read_text())
+        if found:
+            break
+        time.sleep(0.05)
+    assert found, tail(log)
+    sem = Path(found.group(1))
+    assert sem.exists()
+    server.stop(grace_s=1.0)  # TERM is ignored: the KILL stage must let the resource tracker unlink it
+    assert not sem.exists()

@@ -30,10 +30,15 @@ def main() -> None:
         detach = mode == "spawn-detached"
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=detach)
         print(f"child pid {child.pid}", flush=True)
-    if mode == "ignore-term":
+    if mode in ("ignore-term", "semaphore"):
         import signal
 
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if mode == "semaphore":  # like SGLang: a named semaphore in /dev/shm, which Python's resource tracker unlinks
+        import multiprocessing
+
+        lock = multiprocessing.get_context("spawn").Lock()
+        print(f"semaphore /dev/shm/sem.{lock._semlock.name.lstrip('/')}", flush=True)
     HTTPServer(("127.0.0.1", port), Health).serve_forever()
 
 
