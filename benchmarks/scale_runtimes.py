@@ -18,6 +18,7 @@ from typing import final
 
 from harness import venvs
 from harness.options import HarnessOptions
+from harness.shmsweep import in_shm, sweep
 
 KNOWN = ("hf", "sglang")
 CPU_WORKAROUNDS: Mapping[str, tuple[str, ...]] = {"sglang": ("sglang-cpu-rotary-shim",)}
@@ -100,19 +101,6 @@ def shm_entries(root: Path = Path("/dev/shm")) -> set[str]:
         return set()
 
 
-def held_by(pids: Sequence[int] | None, proc: Path = Path("/proc")) -> set[str]:
-    """Paths the processes ``pids`` (None: every live process) have mapped or open."""
-    seen: set[str] = set()
-    for pid in pids if pids is not None else [int(e.name) for e in os.scandir(proc) if e.name.isdigit()]:
-        try:
-            seen.update(line.split(None, 5)[5].removesuffix(" (deleted)")
-                        for line in (proc / str(pid) / "maps").read_text().splitlines() if len(line.split(None, 5)) == 6)
-            seen.update(os.readlink(f) for f in (proc / str(pid) / "fd").iterdir())
-        except OSError:
-            continue
-    return seen
-
-
 def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/shm"),
                      proc: Path = Path("/proc")) -> list[str]:
     """Unlink what a stopped runtime left in /dev/shm; the names removed.
@@ -124,17 +112,6 @@ def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/s
     booted), which it made and let go of meanwhile. Any that a live process holds is kept; an
     orphan another program leaked during the same seconds cannot be told apart and goes too.
     """
-    mine = {Path(p).name for p in held if Path(p).parent == root}
+    mine = in_shm(held, root)
     mine.update(n for n in shm_entries(root) - before if n.startswith(LEAKED_PREFIXES))
-    if not mine:
-        return []
-    live = held_by(None, proc)
-    removed = []
-    for name in sorted(mine):
-        if str(root / name) not in live:
-            try:
-                (root / name).unlink()
-                removed.append(name)
-            except FileNotFoundError:
-                pass
-    return removed
+    return sweep(mine, root, proc)

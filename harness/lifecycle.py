@@ -15,6 +15,7 @@ import requests
 
 from harness.causes import root_cause
 from harness.errors import ReadinessTimeout, RuntimeStartError
+from harness.shmsweep import held_by, in_shm, sweep
 from reports.redact import Redactor
 from reports.redact_files import redact_file
 
@@ -142,6 +143,7 @@ class ServerProcess:
             return
         self._stopped = True
         pids = {self.proc.pid} | descendants(self.proc.pid)
+        shm = in_shm(held_by(pids))  # what it may leave in /dev/shm when it dies (SGLang kills its own tracker)
         _signal_all(self.proc.pid, pids, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and _any_alive(pids):
@@ -154,6 +156,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             pass
         _LIVE.pop(self.proc.pid, None)
+        sweep(shm)
         redact_log(self.spec)
 
     def _http_ready(self) -> bool:

@@ -109,8 +109,9 @@ def test_the_readiness_budget_counts_from_the_wait_not_the_launch(tmp_path):
         server.stop()
 
 
-def test_a_runtime_killed_after_ignoring_term_leaves_no_semaphore_in_dev_shm(tmp_path):
-    server = ServerProcess(spec(tmp_path, "semaphore"))
+@pytest.mark.parametrize("mode", ["semaphore", "shm-file"])
+def test_a_stopped_runtime_leaves_nothing_it_held_in_dev_shm(tmp_path, mode):
+    server = ServerProcess(spec(tmp_path, mode))
     server.start()
     log = server.spec.log_path
     for _ in range(100):  # the line comes once the lock exists
@@ -121,5 +122,14 @@ def test_a_runtime_killed_after_ignoring_term_leaves_no_semaphore_in_dev_shm(tmp
     assert found, tail(log)
     sem = Path(found.group(1))
     assert sem.exists()
-    server.stop(grace_s=1.0)  # TERM is ignored: the KILL stage must let the resource tracker unlink it
+    server.stop(grace_s=1.0)  # semaphore: TERM ignored, the tracker unlinks it; shm-file: swept after the stop
     assert not sem.exists()
+
+
+def test_the_sweep_keeps_what_a_live_process_still_holds(tmp_path):
+    from harness.shmsweep import sweep
+
+    kept = Path(f"/dev/shm/harness-test-kept-{os.getpid()}.shm")
+    with kept.open("wb"):
+        assert sweep([kept.name]) == [] and kept.exists()
+    assert sweep([kept.name]) == [kept.name] and not kept.exists()

@@ -34,6 +34,11 @@ def main() -> None:
         import signal
 
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if mode == "shm-file":  # a file in /dev/shm held open, never unlinked: dies with it (like SGLang's slot file)
+        import os
+
+        held = open(f"/dev/shm/harness-test-{os.getpid()}.shm", "wb")
+        print(f"semaphore {held.name}", flush=True)
     if mode == "semaphore":  # like SGLang: a named semaphore in /dev/shm, which Python's resource tracker unlinks
         import multiprocessing
 
