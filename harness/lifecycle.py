@@ -15,7 +15,7 @@ import requests
 
 from harness.causes import root_cause
 from harness.errors import ReadinessTimeout, RuntimeStartError
-from harness.shmsweep import held_by, in_shm, sweep
+from harness.shmsweep import held_by, in_shm, orphans_since, shm_names, sweep
 from reports.redact import Redactor
 from reports.redact_files import redact_file
 
@@ -67,6 +67,7 @@ class ServerProcess:
         self.launched_at: float | None = None  # time.time() of launch()
         self._t0 = 0.0
         self._stopped = False
+        self._shm_before: set[str] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -86,6 +87,7 @@ class ServerProcess:
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._t0 = time.monotonic()
         self.launched_at = time.time()
+        self._shm_before = shm_names()  # orphaned semaphores that appear while it runs are its own
         with self.spec.log_path.open("ab") as log:
             log.write(f"$ {' '.join(self.spec.argv)}\n".encode())
             log.flush()
@@ -156,7 +158,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             pass
         _LIVE.pop(self.proc.pid, None)
-        sweep(shm)
+        sweep(shm | orphans_since(self._shm_before))
         redact_log(self.spec)
 
     def _http_ready(self) -> bool:

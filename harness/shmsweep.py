@@ -3,7 +3,9 @@
 SGLang 0.5.23 kills its own process tree (resource tracker included) when it shuts down, so the
 ``sem.mp-*`` semaphores of its multiprocessing locks and its ``sglang_loads_*.shm`` slot file are
 never unlinked. ``held_by`` lists what a runtime's processes have mapped or open just before the
-stop; ``sweep`` unlinks those of them in /dev/shm that no live process holds after it.
+stop; ``orphans_since`` adds the multiprocessing semaphores (``sem.mp-*``, which Python never means
+to outlive their holders) that appeared while it ran; ``sweep`` unlinks those that no live process
+holds after the stop. Other names in /dev/shm are never touched.
 """
 from __future__ import annotations
 
@@ -12,6 +14,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 SHM = Path("/dev/shm")
+TRANSIENT = ("sem.mp-",)  # Python multiprocessing's named semaphores: an unheld one is an orphan
+
+
+def shm_names(root: Path = SHM) -> set[str]:
+    """Names in ``root`` now."""
+    try:
+        return {e.name for e in os.scandir(root)}
+    except OSError:
+        return set()
+
+
+def orphans_since(before: set[str] | None, root: Path = SHM) -> set[str]:
+    """Semaphore files (``TRANSIENT``) that appeared in ``root`` since ``before`` was listed."""
+    if before is None:
+        return set()
+    return {n for n in shm_names(root) - before if n.startswith(TRANSIENT)}
 
 
 def held_by(pids: Iterable[int] | None, proc: Path = Path("/proc")) -> set[str]:

@@ -39,6 +39,12 @@ def main() -> None:
 
         held = open(f"/dev/shm/harness-test-{os.getpid()}.shm", "wb")
         print(f"semaphore {held.name}", flush=True)
+    if mode == "orphan-semaphore":  # made by a helper that dies without cleanup, its tracker killed: what SGLang leaves
+        code = ("import multiprocessing as m, os, signal; from multiprocessing import resource_tracker as rt; "
+                "lock = m.get_context('spawn').Lock(); print(lock._semlock.name, flush=True); "
+                "os.kill(rt._resource_tracker._pid, signal.SIGKILL); os._exit(0)")
+        name = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip().lstrip("/")
+        print(f"semaphore /dev/shm/sem.{name}", flush=True)
     if mode == "semaphore":  # like SGLang: a named semaphore in /dev/shm, which Python's resource tracker unlinks
         import multiprocessing
 
