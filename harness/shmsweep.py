@@ -3,8 +3,8 @@
 SGLang 0.5.23 kills its own process tree (resource tracker included) when it shuts down, so the
 ``sem.mp-*`` semaphores of its multiprocessing locks and its ``sglang_loads_*.shm`` slot file are
 never unlinked. ``held_by`` lists what a runtime's processes have mapped or open just before the
-stop; ``orphans_since`` adds the multiprocessing semaphores (``sem.mp-*``, which Python never means
-to outlive their holders) that appeared while it ran; ``sweep`` unlinks those that no live process
+stop; ``orphans_since`` adds the files of the ``TRANSIENT`` families (multiprocessing semaphores,
+SGLang's slot files: never meant to outlive their holders) that appeared while it ran; ``sweep`` unlinks those that no live process
 holds after the stop. Other names in /dev/shm are never touched.
 """
 from __future__ import annotations
@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 SHM = Path("/dev/shm")
-TRANSIENT = ("sem.mp-",)  # Python multiprocessing's named semaphores: an unheld one is an orphan
+# Never meant to outlive their holders: Python multiprocessing's named semaphores, and SGLang's load
+# snapshot slot file (left when a boot crashes before the stop could see who held it).
+TRANSIENT = ("sem.mp-", "sglang_loads_")
 
 
 def shm_names(root: Path = SHM) -> set[str]:
@@ -26,7 +28,7 @@ def shm_names(root: Path = SHM) -> set[str]:
 
 
 def orphans_since(before: set[str] | None, root: Path = SHM) -> set[str]:
-    """Semaphore files (``TRANSIENT``) that appeared in ``root`` since ``before`` was listed."""
+    """Files of the ``TRANSIENT`` families that appeared in ``root`` since ``before`` was listed."""
     if before is None:
         return set()
     return {n for n in shm_names(root) - before if n.startswith(TRANSIENT)}
