@@ -21,6 +21,7 @@ from typing import Any, final
 import numpy as np
 
 from harness.layout import Layout, Mapped
+from harness.tensors import BF16, bits, widen
 
 
 class CannotBuild(Exception):
@@ -131,21 +132,27 @@ def _block(kind: str, arg: Mapping[str, Any], name: str, mapped: Mapped, shape_o
 
 def digest(tensor: np.ndarray, dtype: str) -> str:
     """SGLang's per-tensor checksum of a tensor held in ``dtype`` (tensor_hash on a non-CUDA
-    device): the first 8 bytes of sha256 over the contiguous bytes, as 16 hex digits."""
+    device): the first 8 bytes of sha256 over the contiguous bytes, as 16 hex digits. Hashed in
+    place (no bytes copy); a bf16 tensor built from a bf16 checkpoint is hashed as stored."""
     data = np.ascontiguousarray(as_dtype(tensor, dtype))
-    return hashlib.sha256(data.tobytes()).digest()[:8].hex()
+    return hashlib.sha256(memoryview(data).cast("B")).digest()[:8].hex()
 
 
 def as_dtype(tensor: np.ndarray, dtype: str) -> np.ndarray:
-    """The tensor cast as torch casts it: float32, float16, or bfloat16 (round to nearest even)."""
+    """The tensor cast as torch casts it: float32, float16, or bfloat16 (round to nearest even).
+    A tensor stored in bf16 (harness.tensors.BF16) asked for as bf16 is its own bytes: no cast."""
+    if tensor.dtype == BF16:
+        if dtype in ("bfloat16", "bf16"):
+            return bits(tensor)
+        tensor = widen(tensor)  # exact; then cast like any float32 tensor
     if dtype in ("float32", "fp32"):
-        return tensor.astype(np.float32)
+        return tensor.astype(np.float32, copy=False)
     if dtype in ("float16", "fp16", "half"):
         return tensor.astype(np.float16)
     if dtype in ("bfloat16", "bf16"):
         if np.isnan(tensor).any():  # torch's NaN bit patterns in bf16 differ by code path
             raise CannotBuild("holds NaN, whose bfloat16 bytes depend on the cast's code path")
-        bits = tensor.astype(np.float32).view(np.uint32).astype(np.uint64)
-        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        bits32 = tensor.astype(np.float32).view(np.uint32).astype(np.uint64)
+        rounded = (bits32 + 0x7FFF + ((bits32 >> 16) & 1)) >> 16
         return rounded.astype(np.uint16)
     raise CannotBuild(f"no byte layout known for dtype {dtype!r}")

@@ -170,3 +170,15 @@ def test_nan_has_no_reproducible_bf16_bytes():
     with pytest.raises(CannotBuild, match="NaN"):
         as_dtype(np.array([1.0, np.nan], dtype=np.float32), "bfloat16")
     assert digest(np.array([1.0, np.nan], dtype=np.float32), "float32")  # float32 bytes are the checkpoint's own
+
+
+def test_a_bf16_checkpoint_is_hashed_as_stored_and_agrees_with_the_widened_cast():
+    from harness.layout_build import digest
+    from harness.tensors import BF16, widen
+
+    rng = np.random.default_rng(7)
+    stored = rng.integers(0, 0x7F7F, size=(64, 48), dtype=np.uint16).view(BF16)  # finite bf16 patterns
+    assert np.array_equal(as_dtype(stored, "bfloat16"), as_dtype(widen(stored), "bfloat16"))
+    assert digest(stored, "bfloat16") == digest(widen(stored), "bfloat16")
+    assert digest(stored, "float32") == digest(widen(stored), "float32")
+    assert digest(stored.T, "bfloat16") == digest(widen(stored).T, "bfloat16")  # a transposed view, made contiguous

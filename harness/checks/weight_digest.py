@@ -126,7 +126,7 @@ def compare_digests(ckpt: Checkpoint, layout: Layout, wanted: Iterable[str], arc
             left.update(dict.fromkeys(wanted.intersection(names), f"{runtime_name} is neither readable nor in the runtime's checksums"))
             continue
         try:
-            expected = digest(build(members, ckpt.read, ckpt.shape), dtype)
+            expected = digest(build(members, ckpt.view, ckpt.shape), dtype)  # stored dtype: bf16 stays 16 bits
         except (CannotBuild, KeyError) as exc:  # KeyError: a member the rule names is not in the checkpoint
             left.update(dict.fromkeys(wanted.intersection(names), f"cannot rebuild {runtime_name}: {exc}"))
             continue
