@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, final
 
 from harness import __version__
-from harness.cards import ModelCard, load_cards
+from harness.cards import ModelCard
+from harness.catalog import load_catalog
 from harness.client import Generation
 from harness.errors import ConfigError
 from harness.options import HarnessOptions
@@ -101,7 +102,7 @@ class LocalModel:
         from harness.cellrun import resolve_checkpoint
         from harness.checks.logprob_parity import reference_request
 
-        cards = load_cards()
+        cards = load_catalog(options.catalog)  # the package's cards, --cards directories, --model checkpoints
         if name not in cards:
             raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(cards))}")
         card = cards[name]

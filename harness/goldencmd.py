@@ -27,25 +27,36 @@ def add_reference_parser(sub: Any) -> None:
     ex.add_argument("--out", type=Path, required=True, metavar="FILE", help="golden file to write (.json or .json.gz)")
     ex.add_argument("--matrix", type=Path, default=None, metavar="FILE",
                     help="matrix file whose `reference:` and runtime_options apply (default: hf-cpu float32)")
+    _catalog_options(ex)
     ex.set_defaults(func=_export)
     im = actions.add_parser("import", help="check a golden file against the local checkpoint and card, then place "
                                            "it in the reference store ($HARNESS_REFERENCE_DIR)")
     im.add_argument("file", type=Path, help="golden file made by `harness reference export`")
     im.add_argument("--matrix", type=Path, default=None, metavar="FILE",
                     help="matrix file whose runtime_options.<runtime>.python builds tiny models (default: this Python)")
+    _catalog_options(im)
     im.set_defaults(func=_import)
 
 
-def _options(matrix: Path | None, logs: Path) -> Any:
+def _catalog_options(p: argparse.ArgumentParser) -> None:
+    """The same model catalog as `harness run`: --cards DIR and --model NAME=PATH (and the matrix file's cards:)."""
+    p.add_argument("--cards", action="append", default=[], metavar="DIR", help="extra model card directory (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=PATH", dest="adhoc",
+                   help="ad-hoc model from a checkpoint directory (repeatable)")
+
+
+def _options(args: argparse.Namespace, logs: Path) -> Any:
+    from harness.catalog import CatalogSpec
     from harness.matrixfile import MatrixFile
     from harness.options import parse_runtime_python
     from harness.reference import default_options
 
     base = default_options(logs)
-    mf = MatrixFile.load(matrix) if matrix else None
+    mf = MatrixFile.load(args.matrix) if args.matrix else None
     from_file = {k: v.python for k, v in (mf.runtime_options if mf else {}).items() if v.python}
     pythons = {"hf": base.python_for("hf"), **parse_runtime_python([], os.environ, from_file)}
-    return dataclasses.replace(base, matrix=mf, runtime_python=pythons)
+    catalog = CatalogSpec.build(args.cards, args.adhoc, None, mf.cards if mf else ())
+    return dataclasses.replace(base, matrix=mf, runtime_python=pythons, catalog=catalog)
 
 
 def _export(args: argparse.Namespace, _: list[str]) -> int:
@@ -53,7 +64,7 @@ def _export(args: argparse.Namespace, _: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="harness-reference-") as logs:
         try:
-            golden, source = export(args.model, args.out, _options(args.matrix, Path(logs)))
+            golden, source = export(args.model, args.out, _options(args, Path(logs)))
         except BaseException as exc:
             return _failed("export", exc)
     how = {"computed": "computed here now", "cache": "from the reference store", "golden": "an imported golden"}[source]
@@ -67,7 +78,7 @@ def _import(args: argparse.Namespace, _: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="harness-reference-") as logs:
         try:
-            golden, stored = import_golden(args.file, _options(args.matrix, Path(logs)))
+            golden, stored = import_golden(args.file, _options(args, Path(logs)))
         except BaseException as exc:
             return _failed("import", exc)
     spec = golden.reference

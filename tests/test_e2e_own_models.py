@@ -68,3 +68,21 @@ def test_an_adhoc_model_of_an_unknown_architecture_is_bad_input(tmp_path, tiny_l
     done, recs = harness_run(tmp_path, "--model", f"m={ckpt}")
     assert done.returncode == 2 and not recs
     assert "unknown architecture" in done.stderr + done.stdout and "LlamaForCausalLM" in done.stderr + done.stdout
+
+
+def test_a_golden_of_an_adhoc_model_is_exported_and_imported_through_the_same_catalog(tmp_path, tiny_llama):
+    import gzip
+
+    env = {**os.environ, "HARNESS_REFERENCE_DIR": str(tmp_path / "store-a")}
+    golden, adhoc = tmp_path / "own.json.gz", ["--model", f"own-llama={tiny_llama}"]
+    cmd = [sys.executable, "-m", "harness.cli", "reference"]
+    done = subprocess.run([*cmd, "export", "own-llama", "--out", str(golden), *adhoc], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(gzip.decompress(golden.read_bytes()))["model"] == "own-llama"
+    env["HARNESS_REFERENCE_DIR"] = str(tmp_path / "store-b")
+    done = subprocess.run([*cmd, "import", str(golden), *adhoc], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list((tmp_path / "store-b").glob("own-llama-*.json"))
+    unknown = subprocess.run([*cmd, "import", str(golden)], capture_output=True, text=True, timeout=600, env=env)
+    assert unknown.returncode == 2 and "unknown model 'own-llama'" in unknown.stderr  # without --model it is not known
