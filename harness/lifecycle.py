@@ -15,7 +15,7 @@ import requests
 
 from harness.causes import root_cause
 from harness.errors import ReadinessTimeout, RuntimeStartError
-from harness.shmsweep import held_by, in_shm, orphans_since, shm_names, sweep
+from harness.shmsweep import held_by, held_inodes, in_shm, orphans_since, shm_names, sweep, with_inodes
 from reports.redact import Redactor
 from reports.redact_files import redact_file
 
@@ -145,7 +145,7 @@ class ServerProcess:
             return
         self._stopped = True
         pids = {self.proc.pid} | descendants(self.proc.pid)
-        shm = in_shm(held_by(pids))  # what it may leave in /dev/shm when it dies (SGLang kills its own tracker)
+        shm = in_shm(held_by(pids)) | with_inodes(held_inodes(pids))  # what it may leave in /dev/shm (SGLang kills its own tracker)
         _signal_all(self.proc.pid, pids, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and _any_alive(pids):

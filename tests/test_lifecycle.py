@@ -129,7 +129,14 @@ def test_a_stopped_runtime_leaves_nothing_it_held_in_dev_shm(tmp_path, mode):
 
 
 def test_the_sweep_keeps_what_a_live_process_still_holds(tmp_path):
+    import multiprocessing
+
     from harness.shmsweep import sweep
+
+    lock = multiprocessing.get_context("spawn").Lock()  # mapped under glibc's temporary name: held by inode only
+    name = "sem." + lock._semlock.name.lstrip("/")
+    assert Path("/dev/shm", name).exists()
+    assert sweep([name]) == [] and Path("/dev/shm", name).exists()
 
     kept = Path(f"/dev/shm/harness-test-kept-{os.getpid()}.shm")
     with kept.open("wb"):
