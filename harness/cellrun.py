@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import getpass
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from harness.xferdir import make_xfer_dir, remove_xfer_dir
 
 HOST = "127.0.0.1"
 PORT_TRIES = 3
+TMP_LINK = "runtime-tmp"  # in a cell's scratch dir: the runtime's TMPDIR (see _runtime_tmpdir)
 _PORT_IN_USE = ("address already in use", "errno 98", "eaddrinuse")
 
 
@@ -154,7 +156,7 @@ def finish(pending: PendingBoot) -> RunningRuntime:
             boot_s = pending.server.wait_ready()
         except RuntimeStartError as exc:
             _release_port(pending)
-            shutil.rmtree(pending.ctx.workdir, ignore_errors=True)
+            remove_workdir(pending.ctx.workdir)
             if attempt == PORT_TRIES or not any(s in exc.log_tail.lower() for s in _PORT_IN_USE):
                 raise
             _launch_on_free_port(pending)
@@ -174,7 +176,7 @@ def abandon(pending: PendingBoot) -> None:
         try:
             _release_port(pending)
             if pending.ctx is not None:
-                shutil.rmtree(pending.ctx.workdir, ignore_errors=True)
+                remove_workdir(pending.ctx.workdir)
         finally:
             if pending.lease is not None:
                 pending.lease.release()
@@ -200,11 +202,12 @@ def _launch_on_free_port(pending: PendingBoot) -> None:
     checkpoint = resolve_checkpoint(card, python)
     ropts = options.runtime_options(cell.runtime)
     workdir = Path(tempfile.mkdtemp(prefix=f"harness-{cell.id}-"))
+    runtime_tmp = _runtime_tmpdir(workdir)
     pending.ctx = LaunchContext(
         cell=cell, card=card, checkpoint=checkpoint, python=python, host=HOST, port=pending.port.port, workdir=workdir,
         log_path=options.out_dir / "logs" / (pending.log_name or f"{cell.id}.log"),
         boot_timeout_s=options.boot_timeout_s or ropts.boot_timeout or adapter.default_boot_timeout_s,
-        base_env={**_base_env(), "HARNESS_CELL": cell.id, "HARNESS_OUT": str(options.out_dir)},
+        base_env={**_base_env(), "HARNESS_CELL": cell.id, "HARNESS_OUT": str(options.out_dir), **runtime_tmp},
         visible_devices=pending.visible,
         workarounds=_workarounds_for(cell.runtime, options.workarounds),
         simulated=pending.simulated, extra_args=ropts.args, extra_env=ropts.env,
@@ -244,7 +247,7 @@ def shutdown(rt: RunningRuntime) -> None:
     try:
         rt.server.stop()
     finally:
-        shutil.rmtree(rt.workdir, ignore_errors=True)
+        remove_workdir(rt.workdir)
         remove_xfer_dir(rt.xfer_dir)
 
 
@@ -267,6 +270,25 @@ def _workarounds_for(runtime: str, names: tuple[str, ...]) -> tuple[str, ...]:
     from harness.workarounds import WORKAROUNDS
 
     return tuple(n for n in names if WORKAROUNDS.get(n).runtime == runtime)
+
+
+def _runtime_tmpdir(workdir: Path) -> dict[str, str]:
+    """The runtime's TMPDIR: a short directory of its own (SGLang's ZMQ sockets, vLLM's rendezvous
+    files and every tempfile land there, not in /tmp), linked from ``workdir`` and removed with it.
+    Short because a Unix socket path must fit in 108 bytes; torch's compile cache keeps its usual
+    place (``/tmp/torchinductor_<user>``), so boots stay warm."""
+    short = Path(tempfile.mkdtemp(prefix="htmp-"))
+    (workdir / TMP_LINK).symlink_to(short)
+    inductor = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}"
+    return {"TMPDIR": str(short), "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR", str(inductor))}
+
+
+def remove_workdir(workdir: Path) -> None:
+    """Remove a cell's scratch directory and the runtime TMPDIR it links to."""
+    link = workdir / TMP_LINK
+    if link.is_symlink():
+        shutil.rmtree(os.readlink(link), ignore_errors=True)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _base_env() -> dict[str, str]:

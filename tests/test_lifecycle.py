@@ -142,3 +142,17 @@ def test_the_sweep_keeps_what_a_live_process_still_holds(tmp_path):
     with kept.open("wb"):
         assert sweep([kept.name]) == [] and kept.exists()
     assert sweep([kept.name]) == [kept.name] and not kept.exists()
+
+
+def test_a_runtime_gets_a_short_tmpdir_of_its_own_removed_with_the_cell(tmp_path):
+    from harness.cellrun import _runtime_tmpdir, remove_workdir
+
+    workdir = tmp_path / "harness-sglang-npu-glm-4.7-flash-sharded_gpu-bf16-tp2-abcdefgh"  # a long cell id
+    workdir.mkdir()
+    env = _runtime_tmpdir(workdir)
+    tmp = Path(env["TMPDIR"])
+    assert tmp.is_dir() and len(str(tmp / "0123e4567-e89b-12d3-a456-426614174000.sock")) < 108  # a ZMQ socket fits
+    assert env["TORCHINDUCTOR_CACHE_DIR"] and not env["TORCHINDUCTOR_CACHE_DIR"].startswith(str(tmp))  # cache stays warm
+    (tmp / "left-by-the-runtime").write_text("x")
+    remove_workdir(workdir)
+    assert not tmp.exists() and not workdir.exists()
