@@ -62,22 +62,13 @@ class Checkpoint:
         """The tensor in its stored dtype (bf16 as harness.tensors.BF16), read with one copy into a
         fresh buffer or into the uint8 buffer ``into`` (reused: the tensor lives until its next
         use); ``rows`` reads only the first rows."""
-        path, meta, data_start = self._index[name]
-        shape = tuple(meta["shape"])
-        try:
-            dtype = numpy_dtype(meta["dtype"])
-        except UnknownDtype as exc:
-            raise ConfigError(f"{path}:{name}: {exc}") from None
-        begin, end = meta["data_offsets"]
-        if rows is not None and shape:
-            shape = (min(rows, shape[0]), *shape[1:])
-            end = begin + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        buf = into[:end - begin] if into is not None and len(into) >= end - begin else np.empty(end - begin, np.uint8)
+        path, offset, length, dtype, shape = self.extent(name, rows)
+        buf = into[:length] if into is not None and len(into) >= length else np.empty(length, np.uint8)
         with path.open("rb", buffering=0) as fh:
-            fh.seek(data_start + begin)
+            fh.seek(offset)
             got = fh.readinto(memoryview(buf))
-        if got != end - begin:
-            raise ConfigError(f"{path}:{name}: file ends after {got} of {end - begin} bytes; the checkpoint is truncated")
+        if got != length:
+            raise ConfigError(f"{path}:{name}: file ends after {got} of {length} bytes; the checkpoint is truncated")
         return buf.view(dtype).reshape(shape)
 
     def read(self, name: str, rows: int | None = None) -> np.ndarray:
