@@ -46,10 +46,10 @@ if __package__ in (None, ""):  # run as a script: make the repo importable
 from benchmarks.scale_limits import descendants, limits, raw_read_mb_s, rss_mb, tree_peak_mb  # noqa: E402
 from benchmarks.scale_reference import reference_time  # noqa: E402
 from benchmarks.scale_runtimes import (KNOWN, BenchRuntime, error_line, parse_pythons, remove_leftovers,  # noqa: E402
-                                       resolve, shm_entries)
+                                       resolve)
 from harness import cellrun  # noqa: E402
 from harness.cards import ModelCard, load_cards  # noqa: E402
-from harness.shmsweep import held_by  # noqa: E402
+from harness.shmsweep import held_by, shm_names  # noqa: E402
 from harness.catalog import adhoc_card  # noqa: E402
 from harness.checks import CHECKS, CheckContext  # noqa: E402
 from harness.client import weight_digests  # noqa: E402
@@ -115,7 +115,7 @@ def measure(runtime: BenchRuntime, card: ModelCard, dtype: str, ckpt: Path, out:
     size = sum(f.stat().st_size for f in files)
     raw = raw_read_mb_s(files)
     cell = Cell(runtime.name, "cpu", card.name, "none", dtype)
-    shm_before = shm_entries()
+    shm_before = shm_names()
     t0 = time.perf_counter()
     try:
         rt = cellrun.boot(cell, card, runtime.options(out))

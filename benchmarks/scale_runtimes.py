@@ -18,7 +18,7 @@ from typing import final
 
 from harness import venvs
 from harness.options import HarnessOptions
-from harness.shmsweep import in_shm, sweep
+from harness.shmsweep import in_shm, orphans_since, sweep
 
 KNOWN = ("hf", "sglang")
 CPU_WORKAROUNDS: Mapping[str, tuple[str, ...]] = {"sglang": ("sglang-cpu-rotary-shim",)}
@@ -90,17 +90,6 @@ def error_line(log_tail: str, fallback: str) -> str:
     return fallback[:300]
 
 
-LEAKED_PREFIXES = ("sglang_loads_", "sem.mp-")  # SGLang's load-snapshot slot file; multiprocessing semaphores
-
-
-def shm_entries(root: Path = Path("/dev/shm")) -> set[str]:
-    """Names in /dev/shm now (taken before a runtime is stopped, compared after)."""
-    try:
-        return {e.name for e in os.scandir(root)}
-    except OSError:
-        return set()
-
-
 def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/shm"),
                      proc: Path = Path("/proc")) -> list[str]:
     """Unlink what a stopped runtime left in /dev/shm; the names removed.
@@ -109,9 +98,8 @@ def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/s
     ``sem.mp-*`` semaphores of its multiprocessing locks (its resource tracker, which would unlink
     them, ignores SIGTERM and is killed), under random names. Its own: those its processes ``held``
     just before the stop, and those of these families not in ``before`` (listed just before it
-    booted), which it made and let go of meanwhile. Any that a live process holds is kept; an
+    booted), which it made and let go of meanwhile (harness.shmsweep, which ServerProcess.stop already
+    applies: what this finds is what the stop missed). Any that a live process holds is kept; an
     orphan another program leaked during the same seconds cannot be told apart and goes too.
     """
-    mine = in_shm(held, root)
-    mine.update(n for n in shm_entries(root) - before if n.startswith(LEAKED_PREFIXES))
-    return sweep(mine, root, proc)
+    return sweep(in_shm(held, root) | orphans_since(before, root), root, proc)
