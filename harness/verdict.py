@@ -29,7 +29,8 @@ def gated_exit(status: int, verdict: str) -> int | pytest.ExitCode:
 
 def write_verdict(terminalreporter: Any, run_dir: Path, outcome: Any) -> None:
     """Failures by cause (when any), then the verdict section; ``outcome`` is None when no report was rendered."""
-    causes = format_groups(group_failures(read_results(run_dir / "results.jsonl").records))
+    groups = outcome.data.causes if outcome is not None else group_failures(read_results(run_dir / "results.jsonl").records)
+    causes = format_groups(list(groups))  # the report grouped them already; read the results only when it failed
     if causes:
         terminalreporter.write_sep("-", "harness failures by cause")
         for line in causes:
