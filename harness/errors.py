@@ -44,6 +44,9 @@ class RuntimeRequestError(HarnessError):
         super().__init__(f"request-error: {cell_id}: {detail}")
 
 
+PREFLIGHT_REASON = "preflight:"  # how the reason of a cell refused by the preflight starts (it never booted)
+
+
 class PreflightError(RuntimeStartError):
     """The runtime's interpreter cannot import the runtime or its device stack: the cell is not booted."""
 

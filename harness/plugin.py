@@ -16,7 +16,7 @@ import pytest
 from harness import cellrun, lifecycle
 from harness.bootahead import BootAhead, next_cells, run_order
 from harness.devices import DeviceInventory, inventory
-from harness.errors import ConfigError, PreflightError, RuntimeStartError
+from harness.errors import PREFLIGHT_REASON, ConfigError, PreflightError, RuntimeStartError
 from harness.interrupts import InterruptGuard, honour_sigint
 from harness.matrix import Cell
 from harness.options import HarnessOptions, add_options
@@ -41,7 +41,7 @@ OUTCOME_KEY = pytest.StashKey["ReportOutcome"]()
 PREFLIGHT_KEY = pytest.StashKey[Preflight]()
 SHARD_HAD_CELLS_KEY = pytest.StashKey[bool]()  # the matrix had cells before --shard kept this shard's
 RECORDER_NAME = "harness-recorder"
-START_ERRORS = ("preflight:", "boot-crash:", "boot-timeout:")  # reasons of a cell whose runtime never came up
+START_ERRORS = (PREFLIGHT_REASON, "boot-crash:", "boot-timeout:")  # reasons of a cell whose runtime never came up
 MARKERS = {
     "cpu": "matrix cell on the host CPU", "cuda": "matrix cell on an NVIDIA GPU", "npu": "matrix cell on an Ascend NPU",
     "rocm": "matrix cell on an AMD GPU", "xpu": "matrix cell on an Intel GPU", "offload": "matrix cell with weight offload",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Literal, final
 
+from harness.errors import PREFLIGHT_REASON
 from harness.matrix import Cell
 from harness.options import HarnessOptions
 
@@ -72,7 +73,7 @@ class PreflightFailure:
     @property
     def reason(self) -> str:
         """The result records' reason for each of the runtime's cells."""
-        return f"preflight: {self.cause}"
+        return f"{PREFLIGHT_REASON} {self.cause}"
 
     @property
     def line(self) -> str:

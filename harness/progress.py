@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from harness.errors import PREFLIGHT_REASON
 from harness.recorder import RECORD_PROPERTY
 
 
@@ -60,7 +61,7 @@ class CellProgress:
             never_ran = _never_ran(self.reasons[cell])
             if never_ran is not None:
                 self.folded[never_ran] += 1
-            elif not all(r.startswith("preflight:") for _, r in self.reasons[cell]):
+            elif not all(r.startswith(PREFLIGHT_REASON) for _, r in self.reasons[cell]):
                 self.write(self._line(cell, counts, data))
 
     def _line(self, cell: str, counts: Counter[str], data: Mapping[str, object]) -> str:

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from harness.errors import PREFLIGHT_REASON
 from harness.recorder import RECORD_PROPERTY, RESULT_KEY, RUNTIME_INFO_KEY
 
 ATTEMPT_KEY = pytest.StashKey[int]()
-NOT_RETRIED = ("preflight:",)
+NOT_RETRIED = (PREFLIGHT_REASON,)
 
 
 class CellRetry:

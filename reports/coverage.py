@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, final
 
+from harness.errors import PREFLIGHT_REASON
 from harness.matrix import DEVICES
 from harness.results import ResultRecord
 
 CellState = Literal["ran", "simulated", "skipped", "na"]
 AXES = ("device", "runtime", "model")
-NEVER_RAN = "preflight:"  # an error reason of a cell whose runtime could not even be started
+NEVER_RAN = PREFLIGHT_REASON  # an error reason of a cell whose runtime could not even be started
 
 
 @final
