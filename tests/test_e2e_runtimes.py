@@ -108,46 +108,29 @@ def test_vllm_is_green_and_lists_the_weights_it_cannot_return(tmp_path):
 def test_sglang_moe_expert_cast_on_load_is_caught_by_digest_while_it_still_answers(tmp_path):
     """Real SGLang serves a Qwen3-MoE whose one expert was cast to bf16 on the way in: accuracy
     stays green, weight parity (by digest: this model class returns no values) names the tensor."""
-    import dataclasses
-    import shutil
-
     import numpy as np
 
-    from harness.cards import PathSource, load_cards
-    from harness.cellrun import boot, resolve_checkpoint, run_check, shutdown
-    from harness.matrix import Cell
-    from harness.options import HarnessOptions
-    from harness.checkpoint import Checkpoint
-    from tests.test_numerics_weight_parity import write_safetensors
+    from harness.cards import load_cards
+    from harness.cellrun import resolve_checkpoint
 
     card = load_cards()["tiny-qwen3-moe"]
-    good = resolve_checkpoint(card, sys.executable)
-    bad = tmp_path / "cast-on-load"
-    shutil.copytree(good, bad)
-    ckpt = Checkpoint(good)
-    tensors = {n: ckpt.read(n) for n in ckpt.names()}
     victim = "model.layers.1.mlp.experts.2.down_proj.weight"
-    tensors[victim] = (tensors[victim].astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
-    write_safetensors(bad / "model.safetensors", tensors)
-    options = HarnessOptions(out_dir=tmp_path / "run", runtimes=("sglang",), devices=("cpu",), models=(card.name,),
-                             offload_modes=("none",), dtypes=("float32",), tps=(1,),
-                             runtime_python={"sglang": runtime_python("sglang")}, boot_timeout_s=None,
-                             workarounds=(SHIM,))
-    rt = boot(Cell("sglang", "cpu", card.name, "none"), dataclasses.replace(card, source=PathSource(str(bad))), options)
-    try:
-        rt = dataclasses.replace(rt, checkpoint=good)  # the checks compare with the checkpoint as published
-        accuracy, parity = run_check(rt, "accuracy"), run_check(rt, "weight_parity")
-    finally:
-        shutdown(rt)
+
+    def change(tensors):
+        tensors[victim] = (tensors[victim].astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
+
+    results = sglang_checks(tmp_path, card, resolve_checkpoint(card, sys.executable), change,
+                            ("accuracy", "weight_parity"))
+    accuracy, parity = results["accuracy"], results["weight_parity"]
     assert accuracy.status == "pass", accuracy.reason  # the server still answers
     assert parity.status == "fail", parity.reason
     assert "model.layers.1.mlp.experts.w2_weight" in parity.reason and parity.metrics["tensors_digest_differs"] == 4
     assert parity.metrics["tensors_by_digest"] > 40
 
 
-def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResult":  # noqa: F821
+def sglang_checks(tmp_path: Path, card, good: Path, change, checks: tuple[str, ...]) -> dict:
     """Boot real SGLang on a copy of ``good`` whose tensors ``change`` corrupts (the runtime loads
-    the corruption), and run weight parity against the clean checkpoint."""
+    the corruption), and run ``checks`` against the clean checkpoint (as published)."""
     import dataclasses
     import shutil
 
@@ -171,9 +154,15 @@ def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResu
                              workarounds=(SHIM,))
     rt = boot(Cell("sglang", "cpu", card.name, "none"), dataclasses.replace(card, source=PathSource(str(bad))), options)
     try:
-        return run_check(dataclasses.replace(rt, checkpoint=good), "weight_parity")
+        rt = dataclasses.replace(rt, checkpoint=good)
+        return {name: run_check(rt, name) for name in checks}
     finally:
         shutdown(rt)
+
+
+def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResult":  # noqa: F821
+    """Weight parity of real SGLang serving a corrupted copy of ``good`` (see sglang_checks)."""
+    return sglang_checks(tmp_path, card, good, change, ("weight_parity",))["weight_parity"]
 
 
 @pytest.mark.skipif(RUNTIME != "sglang", reason="needs HARNESS_E2E_RUNTIME=sglang")
