@@ -35,27 +35,28 @@ class TensorParity:
 
 
 def compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance, *,
-            padding_max_abs: float = 0.0, note: str = "") -> TensorParity:
+            padding_max_abs: float = 0.0, note: str = "", want_finite: bool = False) -> TensorParity:
     """Compare two arrays; a shape mismatch is a failure with max errors set to inf.
 
     ``padding_max_abs``: the largest |value| in padding the layout cut off (vocab rows); any
-    non-zero padding fails the tensor, and ``note`` says where it was.
+    non-zero padding fails the tensor, and ``note`` says where it was. ``want_finite``: ``want`` is
+    known to hold only finite values (equal bytes then need no finiteness pass).
 
     >>> from harness.cards import Tolerance
     >>> compare("w", np.ones(3), np.ones(3), Tolerance(0, 0)).ok
     True
     """
-    result = _compare(name, got, want, tol)
+    result = _compare(name, got, want, tol, want_finite)
     notes = [n for n in (result.note, note) if n]
     return dataclasses.replace(result, ok=result.ok and padding_max_abs == 0.0, note="; ".join(notes),
                                padding_max_abs=padding_max_abs)
 
 
-def _compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance) -> TensorParity:
+def _compare(name: str, got: np.ndarray, want: np.ndarray, tol: Tolerance, want_finite: bool = False) -> TensorParity:
     if got.shape != want.shape:
         return TensorParity(name, tuple(want.shape), float("inf"), float("inf"), float("nan"), 1.0, False,
                             f"shape {tuple(got.shape)} != checkpoint {tuple(want.shape)}", tol_ratio=float("inf"))
-    f = figures(got, want, tol)
+    f = figures(got, want, tol, want_finite=want_finite)
     return TensorParity(name=name, shape=tuple(want.shape), max_abs=f.max_abs, max_rel=f.max_rel, cosine=f.cosine,
                         frac_outside=f.frac_outside, ok=f.ok, note="" if f.finite else "non-finite values",
                         tol_ratio=f.tol_ratio)

@@ -47,11 +47,14 @@ class Figures:
 EXACT = Figures(0.0, 0.0, 1.0, 0.0, True, 0.0)
 
 
-def figures(got: np.ndarray, want: np.ndarray, tol: Tolerance) -> Figures:
-    """The figures of ``got`` against ``want`` (same shape; bf16 as harness.tensors.BF16)."""
+def figures(got: np.ndarray, want: np.ndarray, tol: Tolerance, *, want_finite: bool = False) -> Figures:
+    """The figures of ``got`` against ``want`` (same shape; bf16 as harness.tensors.BF16).
+
+    ``want_finite``: ``want`` is known to hold no NaN or infinity (harness/finitememo.py), so equal
+    bytes need no finiteness pass."""
     if got.size == 0:
         return EXACT
-    if same_storage(got, want) and _bitwise_equal(got, want):
+    if same_storage(got, want) and _bitwise_equal(got, want, want_finite):
         return EXACT
     return _walk(got, want, tol)
 
@@ -85,10 +88,13 @@ def _load_memcmp() -> Callable[[int, int, int], int] | None:
 _MEMCMP = _load_memcmp()
 
 
-def _bitwise_equal(got: np.ndarray, want: np.ndarray) -> bool:
-    """Same bits everywhere and every value finite (a NaN equal to itself still fails)."""
+def _bitwise_equal(got: np.ndarray, want: np.ndarray, want_finite: bool = False) -> bool:
+    """Same bits everywhere and every value finite (a NaN equal to itself still fails); equal bytes
+    are finite without a look when ``want`` is known finite."""
     if _MEMCMP is not None and got.flags.c_contiguous and want.flags.c_contiguous:
-        return _MEMCMP(got.ctypes.data, want.ctypes.data, got.nbytes) == 0 and _all_finite(got.reshape(-1))
+        if _MEMCMP(got.ctypes.data, want.ctypes.data, got.nbytes) != 0:
+            return False
+        return want_finite or _all_finite(got.reshape(-1))
     for g, w in _chunks(got, want):
         gb = bits(g)
         if not np.array_equal(gb, bits(w)) or not _finite(g, gb):

@@ -94,6 +94,28 @@ def test_the_fetch_holds_at_most_its_budget_plus_the_newest():
     assert list(fetch.held) == ["d", "c"] and fetch.largest == 600 and fetch.fetched_bytes == 1250
 
 
+def test_the_fetch_runs_ahead_of_the_comparison_within_its_byte_budget():
+    sizes = {"a": 10, "b": 40, "c": 40, "d": 40, "e": 10}
+    calls: list[str] = []
+    with BoundedFetch(lambda n: calls.append(n) or np.zeros(sizes[n], np.uint8), PassClock(), budget=0,
+                      plan=list(sizes), sizes=sizes, ahead=90) as fetch:
+        fetch("a")
+        for f in list(fetch.pending.values()):
+            f.result()
+        assert calls == ["a", "b", "c"]  # b + c = 80 fit 90 bytes ahead; d would make 120
+        fetch("b")
+        for f in list(fetch.pending.values()):
+            f.result()
+        assert calls == ["a", "b", "c", "d", "e"] and list(fetch.held) == ["b"]  # c + d + e = 90; budget 0: b alone held
+    with BoundedFetch(lambda n: calls.append(n) or np.zeros(sizes[n], np.uint8), PassClock(), plan=list(sizes),
+                      sizes=sizes, ahead=5) as fetch:
+        calls.clear()
+        fetch("a")
+        for f in list(fetch.pending.values()):
+            f.result()
+        assert calls == ["a", "b"]  # larger than the budget ahead: still the next one, never none
+
+
 def test_stream_order_puts_the_members_of_a_runtime_tensor_together(tmp_path: Path):
     names = [f"model.layers.0.mlp.experts.{e}.{p}_proj.weight" for e in (0, 1, 10, 2) for p in ("gate", "up", "down")]
     write_safetensors(tmp_path / "model.safetensors", {n: ("F32", np.zeros(2, np.float32)) for n in names})

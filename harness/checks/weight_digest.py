@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, final
 
 from harness.checkpoint import Checkpoint
 from harness.client import RuntimeClient, weight_digests
 from harness.layout import Layout, Mapped
 from harness.layout_build import CannotBuild, build, digest, members_by_runtime, runtime_shape
+from harness.rebuiltdigests import RebuiltDigests
 
 NO_SHA256_DEVICES = ("cuda", "rocm")
+_CANNOT = "cannot rebuild "  # an expected digest that is a reason instead
 SIZING_ELEMENTS = 1 << 24  # values fetched to size one differing tensor: 16M elements (64 MB in float32)
 
 
@@ -74,15 +78,56 @@ class DigestPass:
 def digests_first(client: RuntimeClient, ckpt: Checkpoint, layout: Layout, architecture: str | None,
                   device: str, tp: int, dtype: str) -> DigestPass | None:
     """Every runtime tensor compared by digest, or None when the runtime offers no digests this
-    cell can reproduce (no ``/weights_checker``, a CUDA/ROCm device, tp > 1)."""
+    cell can reproduce (no ``/weights_checker``, a CUDA/ROCm device, tp > 1).
+
+    The expected digests are rebuilt (or read from their memo, harness/rebuiltdigests.py) in a
+    thread while the runtime hashes its own copy; a runtime that turns out to have no checksums
+    stops the rebuild at the next tensor."""
     if why_not(device, tp) or getattr(client, "weight_digests", None) is None:
         return None
     t0 = time.perf_counter()
-    ranks = weight_digests(client)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-digests") as pool:
+        rebuilt = pool.submit(expected_digests, ckpt, layout, architecture, dtype, stop)
+        ranks = None
+        try:
+            ranks = weight_digests(client)
+        finally:
+            if ranks is None:  # no checksums (or the request failed): stop rebuilding
+                stop.set()
+        expected = rebuilt.result()
     if ranks is None:
         return None
-    results, left = compare_digests(ckpt, layout, ckpt.names(), architecture, ranks, dtype)
+    results, left = compare_digests(ckpt, layout, ckpt.names(), architecture, ranks, dtype, expected)
     return DigestPass(tuple(results), left, time.perf_counter() - t0)
+
+
+def expected_digests(ckpt: Checkpoint, layout: Layout, architecture: str | None, dtype: str,
+                     stop: threading.Event | None = None, wanted: Iterable[str] | None = None) -> dict[str, str]:
+    """Each runtime tensor's digest as rebuilt from the checkpoint (or the reason it cannot be),
+    memoised on disk; only the runtime tensors holding ``wanted`` checkpoint tensors when given."""
+    memo = RebuiltDigests.open(ckpt, layout, architecture, dtype)
+    wanted = None if wanted is None else set(wanted)
+    out: dict[str, str] = {}
+    try:
+        for runtime_name, members in members_by_runtime(layout, ckpt.names(), architecture).items():
+            if stop is not None and stop.is_set():
+                break
+            names = [n for n, _ in members]
+            if wanted is not None and not wanted.intersection(names):
+                continue
+            known = memo.get(runtime_name, names)
+            if known is None:
+                try:
+                    known = digest(build(members, ckpt.view, ckpt.shape), dtype)  # stored dtype: bf16 stays 16 bits
+                except (CannotBuild, KeyError) as exc:  # KeyError: a member the rule names is not in the checkpoint
+                    out[runtime_name] = f"{_CANNOT}{runtime_name}: {exc}"
+                    continue
+                memo.put(runtime_name, names, known)
+            out[runtime_name] = known
+    finally:
+        memo.save()
+    return out
 
 
 def sizing_rows(members: Sequence[tuple[str, Mapped]], ckpt: Checkpoint, budget: int | None = None) -> int | None:
@@ -109,12 +154,15 @@ def why_not(device: str, tp: int) -> str | None:
 
 
 def compare_digests(ckpt: Checkpoint, layout: Layout, wanted: Iterable[str], architecture: str | None,
-                    ranks: Sequence[Mapping[str, Any]], dtype: str) -> tuple[list[DigestParity], dict[str, str]]:
+                    ranks: Sequence[Mapping[str, Any]], dtype: str,
+                    expected: Mapping[str, str] | None = None) -> tuple[list[DigestParity], dict[str, str]]:
     """Digest parity of the runtime tensors holding the checkpoint tensors ``wanted``.
 
     Returns the comparisons and, for checkpoint tensors still not compared, why.
     """
     wanted = set(wanted)
+    if expected is None:
+        expected = expected_digests(ckpt, layout, architecture, dtype, wanted=wanted)
     checksums: Mapping[str, str] = ranks[0]["checksums"] if ranks else {}
     results: list[DigestParity] = []
     left: dict[str, str] = {}
@@ -125,12 +173,11 @@ def compare_digests(ckpt: Checkpoint, layout: Layout, wanted: Iterable[str], arc
         if runtime_name not in checksums:
             left.update(dict.fromkeys(wanted.intersection(names), f"{runtime_name} is neither readable nor in the runtime's checksums"))
             continue
-        try:
-            expected = digest(build(members, ckpt.view, ckpt.shape), dtype)  # stored dtype: bf16 stays 16 bits
-        except (CannotBuild, KeyError) as exc:  # KeyError: a member the rule names is not in the checkpoint
-            left.update(dict.fromkeys(wanted.intersection(names), f"cannot rebuild {runtime_name}: {exc}"))
+        want = expected.get(runtime_name) or f"{_CANNOT}{runtime_name}: not rebuilt"
+        if want.startswith(_CANNOT):
+            left.update(dict.fromkeys(wanted.intersection(names), want))
             continue
         got = str(checksums[runtime_name])
         mine = tuple(n for n in names if n in wanted)  # members already compared by value are not counted twice
-        results.append(DigestParity(runtime_name, mine, got == expected, expected, got))
+        results.append(DigestParity(runtime_name, mine, got == want, want, got))
     return results, left

@@ -23,6 +23,7 @@ import numpy as np
 from harness.cards import ModelCard, Tolerance
 from harness.checkpoint import Checkpoint
 from harness.checkpointmap import CheckpointMap
+from harness.finitememo import FiniteMemo
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows, why_not
@@ -91,11 +92,14 @@ def _walk_by_value(ctx: CheckContext, walk: _Walk, skip: frozenset[str]) -> tupl
     order = [n for n in stream_order(walk.ckpt, walk.layout, walk.architecture) if n not in skip]
     walk.candidates = {n: walk.layout.candidates(n, walk.architecture) for n in order}  # once: 3147 names in the MoE
     plan = [walk.candidates[n][0].runtime_name for n in order]
+    sizes: dict[str, int] = {}
+    for n, runtime_name in zip(order, plan):  # about the bytes each runtime tensor brings: how far to fetch ahead
+        sizes[runtime_name] = sizes.get(runtime_name, 0) + walk.ckpt.nbytes(n)
     results: list[TensorParity] = []
     unavailable: list[_Unavailable] = []
     rows = walk.cut.truncated_rows
     try:
-        with BoundedFetch(lambda name: ctx.client.weight(name, rows), walk.clock, plan=plan) as walk.fetch, \
+        with BoundedFetch(lambda name: ctx.client.weight(name, rows), walk.clock, plan=plan, sizes=sizes) as walk.fetch, \
                 CheckpointMap(walk.ckpt) as maps:
             walk.maps = maps if maps.available else None
             for name in order:
@@ -103,6 +107,8 @@ def _walk_by_value(ctx: CheckContext, walk: _Walk, skip: frozenset[str]) -> tupl
                 (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
     finally:
         walk.maps = None  # closed with the block: later reads (sizing a differing digest) use the buffer
+        if walk.finite is not None:
+            walk.finite.save()
         release = getattr(ctx.client, "release_weights", None)
         if release is not None:
             release()
@@ -237,6 +243,11 @@ class _Walk:
     maps: CheckpointMap | None = None  # checkpoint read in place (mmap) where the platform allows
     candidates: dict[str, list] = dataclasses.field(default_factory=dict)  # layout.candidates, computed once
     explain: Callable[[str], str | None] = _no_reason  # the runtime's reason a tensor has no counterpart
+    finite: FiniteMemo | None = None  # checkpoint tensors known finite (harness/finitememo.py)
+
+    def __post_init__(self) -> None:
+        if self.finite is None:
+            self.finite = FiniteMemo(self.ckpt.extent)
 
     def want(self, name: str, rows: int | None) -> np.ndarray:
         """The checkpoint tensor: a view of the page cache, or read into the reused buffer."""
@@ -288,11 +299,16 @@ def _compare_recovered(walk: _Walk, name: str, runtime_name: str, got: Recovered
         where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
     if got.padding_note:
         where.append(got.padding_note)
+    whole = not got.partial and walk.finite is not None  # only a whole tensor settles its finiteness
+    known = whole and walk.finite.known(name)
     try:
-        return walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol,
-                                                           padding_max_abs=got.padding_max_abs, note="; ".join(where)))
+        result = walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol, want_finite=known,
+                                                             padding_max_abs=got.padding_max_abs, note="; ".join(where)))
     finally:
         walk.done(name, rows)
+    if whole and not known and result.max_abs == 0.0 and "non-finite" not in result.note:
+        walk.finite.add(name)  # equal and finite: so is the checkpoint tensor
+    return result
 
 
 def _metrics(results: list[TensorParity], unavailable: list[_Unavailable], tol: Tolerance, dtype: str, layout: str,

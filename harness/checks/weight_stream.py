@@ -2,23 +2,29 @@
 
 Weight parity walks the checkpoint in the order of the runtime tensors that hold it
 (``plan``: each runtime name once). While the check compares the members of one runtime tensor,
-a single background thread already fetches the next one in the plan, so the transfer overlaps
-layout and comparison; every fetch goes through that one thread, so the runtime's connection is
-never used twice at once. Held tensors are dropped oldest first down to ``budget`` bytes before
-each new one is taken, so at any moment this holds at most ``budget`` + the current tensor + the
-one in flight (about 2 x the largest runtime tensor).
+a single background thread already fetches the next ones in the plan, back to back, so the
+transfer overlaps layout and comparison and the runtime never waits for the harness to ask; every
+fetch goes through that one thread, so the runtime's connection is never used twice at once. How
+far it runs ahead is bounded by the planned tensors' sizes (``sizes``, known from the checkpoint):
+``ahead`` bytes, and always at least the next tensor. Held tensors are dropped oldest first down
+to ``budget`` bytes before each new one is taken, so at any moment this holds at most ``budget`` +
+the current tensor + ``ahead`` bytes or the one next tensor in flight (about 2 x the largest
+runtime tensor + 16 MB). A small footprint is also a fast one: the shared-memory region's pages
+are reused lowest first, and every page never written before costs the runtime an allocation.
 """
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 PASSES = ("transfer", "checkpoint_read", "layout", "compare")
-FETCH_BUDGET_BYTES = 64 << 20
+FETCH_BUDGET_BYTES = 0  # tensors kept after the comparison moved on: none (members of one runtime tensor are consecutive)
+AHEAD_BYTES = 16 << 20  # fetched ahead of the comparison: small tensors travel back to back
+AHEAD_MAX = 16
 Getter = Callable[[str], "np.ndarray | None"]
 
 
@@ -42,8 +48,10 @@ class BoundedFetch:
     Names the runtime does not have are remembered too. Call ``close`` when done (or use ``with``).
     """
 
-    def __init__(self, get: Getter, clock: PassClock, budget: int = FETCH_BUDGET_BYTES, plan: Sequence[str] = ()) -> None:
+    def __init__(self, get: Getter, clock: PassClock, budget: int = FETCH_BUDGET_BYTES, plan: Sequence[str] = (),
+                 sizes: Mapping[str, int] | None = None, ahead: int = AHEAD_BYTES) -> None:
         self.get, self.clock, self.budget = get, clock, budget
+        self.sizes, self.ahead = sizes or {}, ahead
         self.plan = list(dict.fromkeys(plan))
         self._after = {name: i + 1 for i, name in enumerate(self.plan)}
         self.held: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -74,12 +82,18 @@ class BoundedFetch:
         return value
 
     def _prefetch_after(self, name: str) -> None:
+        """Queue the planned tensors after ``name`` while their sizes fit ``ahead`` (the next one always;
+        only that one when sizes are unknown)."""
         i = self._after.get(name)
-        if i is None or i >= len(self.plan) or self.pending:
+        if i is None:
             return
-        nxt = self.plan[i]
-        if nxt not in self.held and nxt not in self.absent:
-            self.pending[nxt] = self._pool.submit(self._timed_get, nxt)
+        queued = sum(self.sizes.get(n, self.ahead) for n in self.pending)
+        for nxt in self.plan[i:i + AHEAD_MAX]:
+            if self.pending and queued + self.sizes.get(nxt, self.ahead) > self.ahead:
+                return
+            if nxt not in self.held and nxt not in self.absent and nxt not in self.pending:
+                self.pending[nxt] = self._pool.submit(self._timed_get, nxt)
+                queued += self.sizes.get(nxt, self.ahead)
 
     def _timed_get(self, name: str) -> np.ndarray | None:
         t0 = time.perf_counter()
