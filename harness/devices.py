@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 from typing import final
@@ -39,6 +40,16 @@ try:
 except Exception as exc:
     out["error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
+"""
+
+# Free memory of the one card made visible (``mem_get_info`` of device 0 there); prints bytes.
+_FREE = r"""
+import sys, torch
+dev = sys.argv[1]
+if dev == "npu":
+    import torch_npu  # noqa: F401
+mod = torch.npu if dev == "npu" else torch.xpu if dev == "xpu" else torch.cuda
+print(int(mod.mem_get_info(0)[0]))
 """
 
 _HOW = {
@@ -101,3 +112,19 @@ def probe(device: str, python: str, timeout_s: float = 120.0) -> DeviceInventory
         return DeviceInventory(device, 0, (), how, f"probe printed nothing; stderr: {done.stderr.strip()[-300:]}")
     return DeviceInventory(device, int(data.get("count") or 0), tuple(data.get("names") or ()), how, data.get("error"),
                            memory_gb=tuple(data.get("memory_gb") or ()), versions=dict(data.get("versions") or {}))
+
+
+def free_memory(device: str, python: str, card: int, timeout_s: float = 120.0) -> tuple[int | None, str]:
+    """Free bytes on ``card`` of ``device`` as the runtime's Python sees it (only that card made
+    visible), or None and why it could not be read."""
+    from harness.runtimes.base import VISIBLE_DEVICES_ENV
+
+    env = dict(os.environ)
+    var = VISIBLE_DEVICES_ENV.get(device)
+    if var:
+        env[var] = str(card)
+    try:
+        done = subprocess.run([python, "-c", _FREE, device], capture_output=True, text=True, timeout=timeout_s, env=env)
+        return int(done.stdout.strip().splitlines()[-1]), ""
+    except (subprocess.TimeoutExpired, OSError, ValueError, IndexError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:200]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness import cellrun, lifecycle
+from harness import cellrun, lifecycle, refboot
 from harness.bootahead import BootAhead, next_cells, run_order
 from harness.devices import DeviceInventory, inventory
 from harness.errors import PREFLIGHT_REASON, ConfigError, PreflightError, RuntimeStartError
@@ -289,6 +289,8 @@ def harness_runtime(request: pytest.FixtureRequest) -> Any:
     pending = ahead.take(cell.id) if ahead is not None else None
     if ahead is not None and pending is None:
         ahead.close()  # booted ahead for cells that did not come next: they may hold the cards this one needs
+    if pending is None and "logprob_parity" in plan_of(config).checks:
+        refboot.prepare(cell, card, config.stash[OPTIONS_KEY])  # an accelerator reference, before our cards
     if PROGRESS_KEY in config.stash and pending is None:
         config.stash[PROGRESS_KEY].booting(cell.id)
     with cellrun.cell_runtime(cell, card, config.stash[OPTIONS_KEY], inv, pending) as rt:
@@ -303,6 +305,8 @@ def _boot_ahead(config: pytest.Config, ahead: BootAhead, current: Cell) -> None:
     by_id = {p.cell.id: p.cell for p in plan.cells}
     for cell_id in next_cells(config.stash.get(ORDER_KEY, []), current.id, ahead.depth):
         cell = by_id[cell_id]
+        if not refboot.ready(cell, plan.card(cell), config.stash[OPTIONS_KEY]):
+            break  # its accelerator reference comes first, before the cell holds a card
         if not ahead.start(cell, plan.card(cell), config.stash[OPTIONS_KEY], devices_of(config).get(cell.device)):
             break  # strictly in order: a later cell must not take the cards this one will wait for
 

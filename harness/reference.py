@@ -205,12 +205,15 @@ def origin(meta: Mapping[str, Any], spec: ReferenceSpec) -> str:
     return f"computed {where} on {spec.label}"
 
 
-def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: ReferenceRequest) -> Produced:
+def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: ReferenceRequest,
+                      wait_for_cards: bool = True) -> Produced:
     """Refuse a reference that will not fit (ReferenceRefused); else boot the model's reference cell
-    (without any test fault), ask it, tear it down. events.jsonl says ``reference-refused``, or
+    (without any test fault) on a card leased for it (harness/refboot.py; ``wait_for_cards=False``:
+    only a card free at once), ask it, tear it down. events.jsonl says ``reference-refused``, or
     ``reference-boot`` and ``reference-stopped``."""
     from harness import cellrun  # cellrun imports the checks, which import this module
     from harness.leases import log_event
+    from harness.refboot import reference_cards
     from harness.refmemory import ReferenceRefused, preflight
 
     options = options or default_options()
@@ -218,22 +221,27 @@ def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: 
     cell = reference_cell(card.name, spec)
     events = options.out_dir / "events.jsonl"
     simulated = cell.device in options.simulate
+    python = options.python_for(cell.runtime)
     try:
-        preflight(cell, spec, cellrun.resolve_checkpoint(card, options.python_for(cell.runtime)),
-                  options.python_for(cell.runtime), simulated)
+        checkpoint = cellrun.resolve_checkpoint(card, python)
+        preflight(cell, spec, checkpoint, python, simulated)  # before waiting for a card: no card is large enough
+        with reference_cards(cell, options, wait_for_cards) as cards:
+            if cards is not None:
+                preflight(cell, spec, checkpoint, python, simulated, cards=cards)  # that card's free memory
+            log_event(events, "reference-boot", cell.id, cell.device, cards or ())
+            with _env_without(FAULT_ENV):  # its own log: the matrix may be booting the same cell meanwhile
+                rt = cellrun.boot(cell, card, options, visible=cards, simulated=simulated,
+                                  log_name=f"reference-{cell.id}.log")
+            try:
+                gens = rt.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
+                                          top_logprobs=request.top_logprobs)
+                return Produced(tuple(gens), dict(rt.fingerprint.get("versions") or {}))
+            finally:
+                cellrun.shutdown(rt)
+                log_event(events, "reference-stopped", cell.id, cell.device, cards or ())
     except ReferenceRefused:
         log_event(events, "reference-refused", cell.id, cell.device, ())
         raise
-    log_event(events, "reference-boot", cell.id, cell.device, ())
-    with _env_without(FAULT_ENV):  # its own log: the matrix may be booting the same cell meanwhile
-        rt = cellrun.boot(cell, card, options, simulated=simulated, log_name=f"reference-{cell.id}.log")
-    try:
-        gens = rt.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
-                                  top_logprobs=request.top_logprobs)
-        return Produced(tuple(gens), dict(rt.fingerprint.get("versions") or {}))
-    finally:
-        cellrun.shutdown(rt)
-        log_event(events, "reference-stopped", cell.id, cell.device, ())
 
 
 def default_options(out_dir: Path | None = None) -> HarnessOptions:

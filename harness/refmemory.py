@@ -2,10 +2,11 @@
 
 The need is the checkpoint's weights at the reference dtype (a bf16 checkpoint doubles in a
 float32 reference), plus 10 % for activations and load buffers and 512 MiB for the runtime itself,
-in the memory that holds the weights: host memory for a CPU reference or cpu offload, the first
-card's memory for an accelerator reference, only the runtime's 512 MiB of host memory when the
-weights are offloaded to disk. Available is ``/proc/meminfo`` MemAvailable, or the card's total
-memory as the runtime's torch reports it. A 61 GB bf16 checkpoint needs ~135 GiB as a float32 CPU
+in the memory that holds the weights: host memory for a CPU reference or cpu offload, the card's
+memory for an accelerator reference, only the runtime's 512 MiB of host memory when the weights
+are offloaded to disk. Available is ``/proc/meminfo`` MemAvailable; for an accelerator, the free
+memory (``mem_get_info``) of the card leased for the reference (harness/refboot.py), or before a
+card is leased the largest card's total, as the runtime's torch reports them. A 61 GB bf16 checkpoint needs ~135 GiB as a float32 CPU
 reference; on a host with 31 GiB available it is refused before anything boots:
 
     preflight: reference hf-cpu-qwen3-30b-a3b-none (hf-cpu float32) will not fit: it needs ~135 GiB of
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import final
 
@@ -97,22 +98,33 @@ def estimate(checkpoint: Path, spec: ReferenceSpec, on_host: bool = False) -> Me
     return MemoryNeed(on_disk, main, weights, int(weights * MARGIN) + RUNTIME_OVERHEAD, pool)
 
 
-def available(cell: Cell, pool: str, python: str, environ: Mapping[str, str]) -> MemoryAvailable | None:
-    """The memory of ``pool``; None when it cannot be told (then nothing is refused)."""
+def available(cell: Cell, pool: str, python: str, environ: Mapping[str, str],
+              cards: Sequence[int] = ()) -> MemoryAvailable | None:
+    """The memory of ``pool``; None when it cannot be told (then nothing is refused). For a card
+    pool: the free memory of the card leased for the reference (``cards``), else the largest total."""
     override = environ.get(TEST_MEMORY_ENV)
     if override:
         return MemoryAvailable(parse_bytes(override), f"{TEST_MEMORY_ENV}={override}, test-only")
     if pool == "host memory":
         return _mem_available()
-    from harness.devices import probe
+    from harness.devices import free_memory, probe
 
     inv = probe(cell.device, python)
     if inv.absent_reason:
         raise ReferenceRefused(cell.id, f"reference {cell.id}: its device is absent here ({inv.absent_reason}); "
                                         f"import a golden made where it exists (`harness reference import FILE`)")
+    if cards:
+        free, why = free_memory(cell.device, python, cards[0])
+        if free is not None:
+            return MemoryAvailable(free, f"free memory of {cell.device} card {cards[0]} leased for it (mem_get_info)")
+        if cards[0] < len(inv.memory_gb):
+            return MemoryAvailable(int(inv.memory_gb[cards[0]] * 2**30), f"total memory of {cell.device} card "
+                                   f"{cards[0]} leased for it (its free memory could not be read: {why})")
     if not inv.memory_gb:
         return None
-    return MemoryAvailable(int(inv.memory_gb[0] * 2**30), f"total memory of {cell.device} card 0 ({inv.names[0]})")
+    best = max(range(len(inv.memory_gb)), key=lambda i: inv.memory_gb[i])
+    return MemoryAvailable(int(inv.memory_gb[best] * 2**30), f"total memory of {cell.device} card {best} ({inv.names[best]}), "
+                                                             "the largest; no card leased yet")
 
 
 def parse_bytes(text: str) -> int:
@@ -136,11 +148,12 @@ def _mem_available() -> MemoryAvailable | None:
 
 
 def preflight(cell: Cell, spec: ReferenceSpec, checkpoint: Path, python: str, simulated: bool = False,
-              environ: Mapping[str, str] | None = None) -> MemoryNeed:
-    """Refuse (ReferenceRefused, reason ``preflight: ...``) a reference that will not fit; else what it needs."""
+              environ: Mapping[str, str] | None = None, cards: Sequence[int] = ()) -> MemoryNeed:
+    """Refuse (ReferenceRefused, reason ``preflight: ...``) a reference that will not fit; else what
+    it needs. ``cards``: the card(s) leased for it, whose free memory counts."""
     env = os.environ if environ is None else environ
     need = estimate(checkpoint, spec, on_host=simulated)
-    have = available(cell, need.pool, python, env)
+    have = available(cell, need.pool, python, env, () if simulated else cards)
     if have is None or need.needed_bytes <= have.bytes:
         return need
     detail = (f"reference {cell.id} ({spec.label}) will not fit: it needs ~{size(need.needed_bytes)} of {need.pool} "

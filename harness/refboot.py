@@ -1,0 +1,101 @@
+"""An accelerator reference: a card leased for it, its memory preflight on that card, and computed
+before a cell boots.
+
+A reference on the CPU boots when first needed, inside the logprob check of the first cell that
+needs it. One on an accelerator needs a card of its own: computed inside a cell's check it would
+wait for a card while that cell holds one, and under ``-n`` with every card held by the matrix it
+would wait forever. So the cell fixture obtains it before the cell leases its cards (``prepare``),
+a cell is not booted ahead while its accelerator reference is missing (``ready``), and inside a
+check (``wait=False``) a card is taken only if one is free at once, else the check says why.
+
+    with reference_cards(cell, options, wait=True) as cards:   # (3,) on a real NPU; None on the CPU
+        preflight(..., cards=cards); cellrun.boot(cell, card, options, visible=cards)
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from harness import leases
+from harness.cards import ModelCard
+from harness.devices import DeviceInventory, probe
+from harness.errors import HarnessError
+from harness.matrix import Cell
+from harness.options import HarnessOptions
+from harness.refmemory import ReferenceRefused
+
+WAIT_S = 3600.0
+
+
+@contextlib.contextmanager
+def reference_cards(cell: Cell, options: HarnessOptions, wait: bool) -> Iterator[tuple[int, ...] | None]:
+    """One card of the reference cell's device held while the block runs (None on the CPU)."""
+    if cell.device == "cpu":
+        yield None
+        return
+    simulated = cell.device in options.simulate
+    inv = (DeviceInventory.simulate(cell.device, options.simulate[cell.device]) if simulated
+           else probe(cell.device, options.python_for(cell.runtime)))
+    if inv.absent_reason:
+        raise ReferenceRefused(cell.id, f"reference {cell.id}: its device is absent here ({inv.absent_reason}); "
+                                        "import a golden made where it exists (`harness reference import FILE`)")
+    lease_dir = options.out_dir / ".leases" if simulated else (options.lease_dir or leases.DEFAULT_LEASE_DIR)
+    try:
+        lease = leases.acquire(cell.device, 1, inv.count, f"reference {cell.id}", lease_dir=lease_dir,
+                               events=options.out_dir / "events.jsonl", timeout_s=WAIT_S if wait else 0.0)
+    except leases.LeaseTimeout as exc:
+        raise ReferenceRefused(cell.id, (
+            f"reference {cell.id}: no free {cell.device} card for it now ({exc}). It is computed before the first "
+            f"cell that needs it boots, so this means that attempt failed (see that cell's logprob result) or the "
+            f"cards are held elsewhere; or compute it on another host: `harness reference export {cell.model} --out "
+            f"{cell.model}.golden.json.gz` there, then `harness reference import {cell.model}.golden.json.gz` here")) from exc
+    try:
+        yield lease.cards
+    finally:
+        lease.release()
+
+
+def needs_card(cell: Cell, card: ModelCard, options: HarnessOptions) -> bool:
+    """The cell's logprob reference runs on an accelerator and is another cell than this one."""
+    from harness.reference import reference_cell, reference_spec
+
+    spec = reference_spec(options)
+    return spec.device != "cpu" and cell != reference_cell(card.name, spec)
+
+
+def ready(cell: Cell, card: ModelCard, options: HarnessOptions) -> bool:
+    """Whether booting ``cell`` can go ahead: no accelerator reference is needed, or it is in the store."""
+    if not needs_card(cell, card, options):
+        return True
+    try:
+        store, key, _ = _entry(card, options)
+        return store.load(card.name, key) is not None
+    except (HarnessError, OSError):
+        return False
+
+
+def prepare(cell: Cell, card: ModelCard, options: HarnessOptions) -> str | None:
+    """Obtain ``cell``'s accelerator reference before the cell leases its cards; None when done or
+    not needed, else why not (the cell's logprob check then reports it)."""
+    if not needs_card(cell, card, options):
+        return None
+    from harness.reference import boot_and_generate, obtain, reference_spec
+
+    try:
+        store, key, request = _entry(card, options)
+        obtain(store, card.name, key, own=None, spec=reference_spec(options),
+               compute=lambda: boot_and_generate(card, options, request, wait_for_cards=True))
+    except (HarnessError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _entry(card: ModelCard, options: HarnessOptions):  # -> (ReferenceStore, key, ReferenceRequest)
+    from harness import cellrun
+    from harness.checks.logprob_parity import reference_request
+    from harness.reference import ReferenceStore, checkpoint_digest, reference_dir, reference_spec
+
+    spec = reference_spec(options)
+    request = reference_request(card)
+    ckpt = cellrun.resolve_checkpoint(card, options.python_for(spec.runtime))
+    return ReferenceStore(reference_dir()), request.key(checkpoint_digest(ckpt), spec), request
