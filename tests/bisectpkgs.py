@@ -78,7 +78,7 @@ UNPORTABLE = '''from flashinfer import top_k  # at import time: breaks every pla
 def fused_top_k(x):
     return top_k(x)
 '''
-FINDING_KEY = "accel-import:sglang/srt/layers/fused.py:flashinfer"
+FINDING_KEY = "accel-import:sglang/srt/layers/fused.py:flashinfer.top_k"
 
 
 def build_wheel(dest: Path, name: str, version: str, files: Mapping[str, str]) -> Path:
@@ -117,5 +117,6 @@ def fake_sglang_wheel(dest: Path, version: str, state: str) -> Path:
         "sglang/__init__.py": f'__version__ = "{version}"\n',
         "sglang/srt/__init__.py": "",
         "sglang/srt/layers/__init__.py": "",
+        "sglang/srt/models/__init__.py": "",
         "sglang/srt/layers/fused.py": UNPORTABLE if state == "unportable" else PORTABLE,
     })

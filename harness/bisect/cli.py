@@ -61,6 +61,8 @@ def add_bisect_parser(sub: Any) -> None:
     p.add_argument("--runtime", metavar="NAME", help="portability profile (default: the finding path's top package)")
     p.add_argument("--profile", metavar="YAML", help="portability profile overrides, as `harness portability --profile`")
     p.add_argument("--out", type=Path, metavar="DIR", help=f"bisection directory (default: {DEFAULT_ROOT}/<target>)")
+    p.add_argument("--verify-ends", action=argparse.BooleanOptionalAction, default=None,
+                   help="test the good and bad refs first (default: on for --portability, which is cheap; off for --cell)")
     p.add_argument("--step-timeout", type=float, default=3600.0, metavar="S", help="seconds one cell step may take (default: %(default)s)")
     p.set_defaults(func=bisect_command, passthrough=True)
 
@@ -104,7 +106,8 @@ def _bisect(args: argparse.Namespace, run_args: list[str], started: float) -> in
         tree, env_s = timed(lambda: origin.tree(ref, log))
         return (*port_probe.judge(tree), str(tree), env_s)
 
-    outcome = bisect(state, out, judge, log)
+    verify = args.verify_ends if args.verify_ends is not None else mode == "portability"
+    outcome = bisect(state, out, judge, log, verify_ends=verify)
     for line in summary_lines(outcome.state, outcome.decision):
         log(line)
     log(f"bisection directory: {out} ({STATE_FILE}, bisect.md); {time.monotonic() - started:.1f} s in all")

@@ -39,15 +39,20 @@ class Outcome:
         return EXIT_FOUND if isinstance(self.decision, Found) else EXIT_UNDECIDED
 
 
-def bisect(state: BisectState, out: Path, judge: Judge, log: Log) -> Outcome:
-    """Test refs until the first bad one is known or cannot be; ``judge`` runs one step."""
-    decision = decide(state.refs, state.verdicts())
+def bisect(state: BisectState, out: Path, judge: Judge, log: Log, *, verify_ends: bool = False) -> Outcome:
+    """Test refs until the first bad one is known or cannot be; ``judge`` runs one step.
+
+    ``verify_ends``: test the good and the bad ref first (else they are taken as given, as git bisect does).
+    """
+    ends = (state.refs[0], state.refs[-1]) if verify_ends else ()
     try:
+        for ref, said in zip(ends, ("good", "bad")):
+            if ref not in state.verdicts():
+                state = _record(state, ref, f"checking that the {said} ref {state.label(ref)} is {said}", out, judge, log)
+        decision = decide(state.refs, state.verdicts())
         while isinstance(decision, Next):
-            step = _step(state, decision, out, judge, log)
-            state = state.with_step(step)
-            save(out / STATE_FILE, state)
-            log(report.step_line(state, step))
+            state = _record(state, decision.ref, f"about {decision.steps_left} left: testing {state.label(decision.ref)}, "
+                            f"between {state.label(decision.lo)} (good) and {state.label(decision.hi)} (bad)", out, judge, log)
             decision = decide(state.refs, state.verdicts())
     except KeyboardInterrupt:
         log(f"interrupted: {len(state.steps)} step(s) kept in {out / STATE_FILE}; run the same command again to resume")
@@ -58,20 +63,24 @@ def bisect(state: BisectState, out: Path, judge: Judge, log: Log) -> Outcome:
     return Outcome(state, decision)
 
 
-def _step(state: BisectState, nxt: Next, out: Path, judge: Judge, log: Log) -> Step:
+def _record(state: BisectState, ref: str, what: str, out: Path, judge: Judge, log: Log) -> BisectState:
+    """Judge ``ref``, add the step to the state and save it before anything else happens."""
     number = len(state.steps) + 1
-    log(f"step {number} (about {nxt.steps_left} left): testing {state.label(nxt.ref)}, "
-        f"between {state.label(nxt.lo)} (good) and {state.label(nxt.hi)} (bad)")
+    log(f"step {number} ({what})")
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    step_dir = out / "steps" / f"{number:02d}-{_dirname(state.label(nxt.ref))}"
+    step_dir = out / "steps" / f"{number:02d}-{_dirname(state.label(ref))}"
     t0 = time.monotonic()
     try:
-        verdict, reason, env, env_s = judge(nxt.ref, step_dir)
+        verdict, reason, env, env_s = judge(ref, step_dir)
     except CandidateError as exc:
         verdict, reason, env, env_s = "skip", f"environment not made: {exc}", "", time.monotonic() - t0
     total = time.monotonic() - t0
     run_dir = str(step_dir) if step_dir.exists() else ""
-    return Step(nxt.ref, verdict, reason, env, round(env_s, 2), round(total - env_s, 2), run_dir, started)
+    step = Step(ref, verdict, reason, env, round(env_s, 2), round(total - env_s, 2), run_dir, started)
+    state = state.with_step(step)
+    save(out / STATE_FILE, state)
+    log(report.step_line(state, step))
+    return state
 
 
 def _dirname(label: str) -> str:

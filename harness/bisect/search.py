@@ -98,8 +98,8 @@ def _check_ends(refs: Sequence[str], verdicts: Mapping[str, str]) -> Undecided |
     if said_good == "bad":
         return Undecided(f"the good ref {good} is bad here: the regression is older; pass an older --good")
     if said_bad == "good":
-        return Undecided(f"the bad ref {bad} is good here: nothing to find (a flaky failure, or a different "
-                         "check failed); re-run the cell, or pass the --check that failed")
+        return Undecided(f"the bad ref {bad} is good here: nothing to find (a flaky failure, another check "
+                         "failed, or the finding key differs); pass the --check that failed, or the key as the report spells it")
     for ref, said in ((good, said_good), (bad, said_bad)):
         if said == "skip":
             return Undecided(f"the ref {ref} could not be tested (skip); pick another --good / --bad")
