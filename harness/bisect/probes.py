@@ -92,7 +92,7 @@ class CellProbe:
 
     def collected_checks(self, out: Path) -> tuple[str, ...]:
         """The cell's checks as `harness run` would collect them; bad input (an unknown model) raises."""
-        done = subprocess.run(self.argv(out, None, ["--collect-only", "-p", "no:randomly"]), capture_output=True, text=True)
+        done = subprocess.run(self.argv(out, None, ["--collect-only"]), capture_output=True, text=True)
         if done.returncode == EXIT_USAGE:
             tail = "\n".join(ln for ln in (done.stdout + done.stderr).splitlines() if "ERROR" in ln or "error" in ln)
             raise BisectInputError(f"`harness run` refuses the cell {self.cell.id}: {tail.strip() or 'bad input'}")
