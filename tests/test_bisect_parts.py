@@ -1,8 +1,10 @@
 """`harness bisect`'s parts: refs and candidates, cell ids, step verdicts, the resumable state, sources."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from harness.bisect.probes import classify, parse_cell_id
 from harness.bisect.refs import BisectInputError, PipIndex, commits, distribution, releases, split_ref
 from harness.bisect.state import STATE_FILE, BisectState, Identity, Step, load, resume, save
 from harness.matrix import Cell
+from harness.venvs import VenvRecipe, ensure_recipe
 
 RUNTIMES = ("hf", "sglang", "vllm")
 IDENT = Identity("cell", "hf-cpu-tiny-llama-none", ("weight_parity",), "pypi:toyrt", "/py")
@@ -164,3 +167,24 @@ def test_an_unreadable_state_is_not_resumed_and_says_why(tmp_path):
     assert state.steps == () and "unreadable" in note
     path.write_text(json.dumps({"schema": "harness.bisect/0"}))
     assert "schema" in resume(path, IDENT, ("1.0", "1.1"), {})[1]
+
+
+def test_the_pinned_recipes_keep_their_keys_so_their_venvs_are_not_rebuilt():
+    recipe = VenvRecipe("sglang", "0.5.23", ("sglang==0.5.23",))
+    before_bisect = {"name": "sglang", "version": "0.5.23", "install": ["sglang==0.5.23"], "remove": []}
+    assert recipe.key == hashlib.sha256(json.dumps(before_bisect, sort_keys=True).encode()).hexdigest()[:12]
+    assert VenvRecipe("sglang", "0.5.23", ("sglang==0.5.23",), base_python="/py").key != recipe.key
+
+
+def test_a_layered_venv_sees_its_paths_first_then_the_base_packages(tmp_path):
+    shadow = tmp_path / "src" / "packaging"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("SHADOW = 'from the checkout'\n")
+    recipe = VenvRecipe("layered", "1", (), base_python=sys.executable, paths=(str(tmp_path / "src"),))
+    python = ensure_recipe(recipe, tmp_path / "venv", log=lambda _: None)
+    ask = "import packaging, yaml, sys; print(packaging.SHADOW, yaml.__name__, sys.prefix)"
+    out = subprocess.run([str(python), "-c", ask], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["from", "the", "checkout"]  # the path entry shadows the base's packaging
+    assert out[3] == "yaml"  # a package only the base has
+    assert out[4] == str(tmp_path / "venv")
+    assert ensure_recipe(recipe, tmp_path / "venv", log=lambda m: pytest.fail(f"rebuilt: {m}")) == python  # cached
