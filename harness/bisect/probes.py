@@ -116,6 +116,8 @@ class CellProbe:
             return "skip", f"`harness run` took longer than {self.timeout_s:.0f} s (stopped); see {out / 'bisect-step.log'}"
         if code == EXIT_USAGE:
             raise BisectInputError(f"`harness run` refused its input (exit 2); see {out / 'bisect-step.log'}")
+        if code == EXIT_INTERRUPTED:  # interrupted from outside: no verdict, the bisection stops as on Ctrl-C
+            raise KeyboardInterrupt
         results = out / "results.jsonl"
         records = [json.loads(ln) for ln in results.read_text().splitlines() if ln.strip()] if results.exists() else []
         return classify(records, self.cell.id, self.checks)
