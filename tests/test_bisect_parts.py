@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.bisectpkgs import toyrt_wheel
-from harness.bisect.envs import CandidateError, _unpack, package_root
+from harness.bisect.envs import CandidateError, EnvSpec, _unpack, package_root
+from harness.bisect.origins import Commits
 from harness.bisect.probes import classify, parse_cell_id
 from harness.bisect.refs import BisectInputError, PipIndex, commits, distribution, releases, split_ref
 from harness.bisect.state import STATE_FILE, BisectState, Identity, Step, load, resume, save
@@ -188,3 +189,21 @@ def test_a_layered_venv_sees_its_paths_first_then_the_base_packages(tmp_path):
     assert out[3] == "yaml"  # a package only the base has
     assert out[4] == str(tmp_path / "venv")
     assert ensure_recipe(recipe, tmp_path / "venv", log=lambda m: pytest.fail(f"rebuilt: {m}")) == python  # cached
+
+
+def test_a_commit_runs_from_its_own_tree_in_a_venv_layered_on_the_base(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_VENV_DIR", str(tmp_path / "cache"))
+    repo = tmp_path / "rt"
+    (repo / "python" / "toyrt_src").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    for n in (1, 2):
+        (repo / "python" / "toyrt_src" / "__init__.py").write_text(f"REVISION = {n}\n")
+        git(repo, "add", ".")
+        git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", f"r{n}")
+    first, second = git(repo, "rev-list", "--reverse", "HEAD").split()
+    origin = Commits(repo, "toyrt_src", EnvSpec(sys.executable, PipIndex()))
+    ask = "import toyrt_src, yaml; print(toyrt_src.REVISION)"
+    for sha, revision in ((first, "1"), (second, "2")):
+        python = origin.python(sha, lambda _: None)
+        assert subprocess.run([str(python), "-c", ask], capture_output=True, text=True, check=True).stdout.strip() == revision
+    assert origin.tree(first, lambda _: None).name == "python"  # the package's directory was found in python/
