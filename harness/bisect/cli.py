@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from harness.bisect.probes import CellProbe, PortabilityProbe, parse_cell_id
 from harness.bisect.refs import RUNTIME_DISTRIBUTIONS, BisectInputError, PipIndex, commits, distribution, is_checkout, \
     refs_with_labels, releases
 from harness.bisect.report import summary_lines
-from harness.bisect.runner import bisect, timed
+from harness.bisect.runner import EXIT_INTERRUPTED, bisect, timed
 from harness.bisect.state import STATE_FILE, Identity, resume
 from harness.errors import ConfigError
 
@@ -69,11 +70,21 @@ def add_bisect_parser(sub: Any) -> None:
 
 def bisect_command(args: argparse.Namespace, rest: list[str]) -> int:
     started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)  # a CI job's cancel stops as Ctrl-C does: state kept
     try:
         return _bisect(args, [a for a in rest if a != "--"], started)
     except ConfigError as exc:
         print(f"harness bisect: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before the first step (finding the candidates); the loop handles its own
+        print("harness bisect: interrupted before any step ran; nothing to keep", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _bisect(args: argparse.Namespace, run_args: list[str], started: float) -> int:
