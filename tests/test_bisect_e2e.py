@@ -156,3 +156,4 @@ def test_bad_input_exits_2_and_says_the_fix(index, cache, tmp_path, capsys, args
     err = capsys.readouterr().err
     assert code == 2
     assert words in err
+    assert not (tmp_path / "b").exists()  # nothing written for a bisection that never started

@@ -7,9 +7,9 @@ check, finding or ref; good == bad), 130 interrupted (what was learned is kept; 
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -93,11 +93,10 @@ def _bisect(args: argparse.Namespace, run_args: list[str], started: float) -> in
     if args.check and args.portability:
         raise BisectInputError("--check is for --cell; a portability bisect looks for its finding key")
     out = args.out or DEFAULT_ROOT / _slug(args.cell or args.portability)
-    out.mkdir(parents=True, exist_ok=True)
-    log = _logger(out)
+    log = _logger(out)  # the directory is made by the first line logged: bad input leaves nothing
     env = EnvSpec(None if args.standalone else args.base_python, _index(args))
     if args.cell:
-        cell_probe, origin = _cell_target(args, run_args, env, out)
+        cell_probe, origin = _cell_target(args, run_args, env)
         checks, mode, target = cell_probe.checks, "cell", cell_probe.cell.id
     else:
         port_probe, origin = _portability_target(args, env)
@@ -125,16 +124,13 @@ def _bisect(args: argparse.Namespace, run_args: list[str], started: float) -> in
     return outcome.exit_code
 
 
-def _cell_target(args: argparse.Namespace, run_args: list[str], env: EnvSpec, out: Path) -> tuple[CellProbe, Origin]:
+def _cell_target(args: argparse.Namespace, run_args: list[str], env: EnvSpec) -> tuple[CellProbe, Origin]:
     from harness.runtimes import RUNTIMES
 
     cell = parse_cell_id(args.cell, RUNTIMES.names())
     probe = CellProbe(cell, tuple(args.check), tuple(run_args), args.step_timeout)
-    scratch = out / ".collect"
-    try:
-        probe = CellProbe(cell, probe.collected_checks(scratch), tuple(run_args), args.step_timeout)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="harness-bisect-collect-") as scratch:  # collecting writes no run
+        probe = CellProbe(cell, probe.collected_checks(Path(scratch) / "run"), tuple(run_args), args.step_timeout)
     top = TOP_PACKAGES.get(cell.runtime, cell.runtime)
     if args.source:
         return probe, Commits(args.source, top, env, args.source_subdir)
@@ -184,6 +180,7 @@ def _logger(out: Path):
 
     def log(line: str) -> None:
         print(line, flush=True)
+        out.mkdir(parents=True, exist_ok=True)
         with open(log_file, "a") as fh:
             fh.write(line + "\n")
 
