@@ -1,11 +1,12 @@
 """The `harness` command: run the matrix, render a report, merge shard runs, list workarounds, check portability,
-export / import golden references."""
+export / import golden references, bisect a regression."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from harness.bisect.cli import add_bisect_parser
 from harness.goldencmd import add_reference_parser
 from harness.options import DEFAULT_OUT
 from harness.runcmd import add_run_parser
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                         "and names; exit 1 on findings not in the baseline (see `harness portability --help`)")
     pt.set_defaults(func=_portability, passthrough=True)
     add_reference_parser(sub)
+    add_bisect_parser(sub)
     return p
 
 

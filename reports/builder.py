@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from harness.errors import ConfigError
 from reports.data import ReportData, assemble
+from reports.bisectrows import runtime_versions
 from reports.diff import diff_runs
 from reports.environment import build_environment
 from reports.policy import Policy
@@ -156,9 +157,11 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
     with HistoryScan(recent, cache_dir) as scan:  # uncached history is read in the background
         run = load_run(inputs.run_dir)
         baseline, why = _baseline(run, inputs, refs, history_dir)
+        failing = {r.cell for r in run.records if r.status in ("fail", "error")}
         diff = None if baseline is None else diff_runs(
             run.records, baseline.records, baseline_id=baseline.run_id, baseline_path=str(baseline.path),
-            chosen_because=why, overrides=policy.tolerances)
+            chosen_because=why, overrides=policy.tolerances,
+            baseline_versions=runtime_versions(Path(baseline.path) / "results.jsonl", failing))
         today = inputs.today or dt.datetime.now(dt.timezone.utc).date()
         signoff = evaluate(run.records, run.manifest.status, policy, waivers, today)
         if inputs.config_error:

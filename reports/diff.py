@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Literal, final
 
+from harness.bisect.command import cell_command
 from harness.results import ResultRecord
 from reports.drift import METRICS, Drift, Tolerance, compare, metric_values, tolerances
 
@@ -34,6 +35,7 @@ class Change:
     after: str
     reason_before: str
     reason_after: str
+    bisect: str = ""  # a new failure: the `harness bisect` command that finds the runtime release that broke it
 
 
 @final
@@ -65,20 +67,26 @@ class RunDiff:
 
 
 def diff_runs(current: Sequence[ResultRecord], baseline: Sequence[ResultRecord], *, baseline_id: str,
-              baseline_path: str, chosen_because: str, overrides: Mapping[str, Tolerance] | None = None) -> RunDiff:
-    """Compare two runs' records; linear in their size."""
+              baseline_path: str, chosen_because: str, overrides: Mapping[str, Tolerance] | None = None,
+              baseline_versions: Mapping[str, str] | None = None) -> RunDiff:
+    """Compare two runs' records; linear in their size.
+
+    ``baseline_versions``: cell -> the runtime version it ran in the baseline, where its records carry
+    no fingerprint (a light load); it makes a new failure's `harness bisect` command exact.
+    """
     now = {(r.cell, r.check): r for r in current}
     before = {(r.cell, r.check): r for r in baseline}
     cells_now = {r.cell for r in current}
     cells_before = {r.cell for r in baseline}
-    changes = [c for key, rec in now.items() if (c := _change(before.get(key), rec)) is not None]
+    versions = baseline_versions or {}
+    changes = [c for key, rec in now.items() if (c := _change(before.get(key), rec, versions)) is not None]
     changes.sort(key=lambda c: (CHANGE_KINDS.index(c.kind), c.cell, c.check))
     return RunDiff(baseline_id, baseline_path, chosen_because, tuple(changes),
                    tuple(sorted(cells_now - cells_before)), tuple(sorted(cells_before - cells_now)),
                    _drift(now, before, tolerances(overrides)))
 
 
-def _change(old: ResultRecord | None, new: ResultRecord) -> Change | None:
+def _change(old: ResultRecord | None, new: ResultRecord, versions: Mapping[str, str]) -> Change | None:
     was = old.status if old else None
     kind: str | None = None
     if new.status in BAD:
@@ -89,7 +97,15 @@ def _change(old: ResultRecord | None, new: ResultRecord) -> Change | None:
         kind = "coverage-lost"
     if kind is None:
         return None
-    return Change(kind, new.cell, new.check, was, new.status, old.reason if old else "", new.reason)
+    bisect = ""
+    if kind == "new-failure" and old is not None:
+        bisect = cell_command(new.cell, new.check, new.runtime, _version(old) or versions.get(old.cell), _version(new))
+    return Change(kind, new.cell, new.check, was, new.status, old.reason if old else "", new.reason, bisect)
+
+
+def _version(record: ResultRecord) -> str | None:
+    version = (record.fingerprint or {}).get("version")
+    return str(version) if version else None
 
 
 def _drift(now: Mapping[tuple[str, str], ResultRecord], before: Mapping[tuple[str, str], ResultRecord],

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, final
 
+from harness.bisect.command import portability_command
 from harness.results import write_json_atomic
 from reports.store import read_manifest
 
@@ -33,6 +34,7 @@ class PortabilityFinding:
     platforms: str
     when: str
     hint: str
+    bisect: str = ""  # the `harness bisect` command that finds the release that brought it (when the baseline is older)
 
 
 @final
@@ -110,19 +112,29 @@ def _runtime(name: str, entry: Mapping[str, Any]) -> RuntimePortability:
         f"; import probe: {probe.get('imported', '?')}/{probe.get('modules', '?')} modules imported" if probe else "; no import probe")
     return RuntimePortability(
         name, version, "fail" if new else "pass", counts["new"], counts["baselined"], counts["suppressed"],
-        tuple(_finding(f) for f in new[:MAX_LISTED]), max(0, len(new) - MAX_LISTED),
+        tuple(_finding(f, name, _baseline_version(name, baseline), entry.get("version")) for f in new[:MAX_LISTED]),
+        max(0, len(new) - MAX_LISTED),
         str(baseline.get("note") or "not recorded"),
         len(entry.get("stale_baseline") or ()), analysed, tuple(map(str, analysis.get("errors") or ())),
     )
 
 
-def _finding(f: Mapping[str, Any]) -> PortabilityFinding:
+def _finding(f: Mapping[str, Any], runtime: str, good: str | None, bad: Any) -> PortabilityFinding:
     platforms = f.get("platforms")
+    key, bad_version = f.get("key"), str(bad) if bad else None
+    command = portability_command(str(key), runtime, good, bad_version) if key and good and bad_version != good else ""
     return PortabilityFinding(
         f"{f.get('path', '?')}:{f.get('line', '?')}", str(f.get("rule", "")), str(f.get("symbol", "")),
         ", ".join(map(str, platforms)) if isinstance(platforms, list) else str(platforms or ""),
-        str(f.get("when", "")), str(f.get("hint", "")),
+        str(f.get("when", "")), str(f.get("hint", "")), command,
     )
+
+
+def _baseline_version(runtime: str, baseline: Mapping[str, Any]) -> str | None:
+    """The version a shipped-style baseline file is of: ``sglang-0.5.23.json`` -> ``0.5.23``."""
+    name = Path(str(baseline.get("path") or "")).name
+    prefix = f"{runtime}-"
+    return name[len(prefix):-len(".json")] if name.startswith(prefix) and name.endswith(".json") else None
 
 
 def merge_portability(out: Path, shard_dirs: Sequence[Path], run_id: str) -> None:
