@@ -1,0 +1,122 @@
+"""Where a cell departs from its reference: the first divergent layer, added to logprob parity's result.
+
+``--layer-diff on-failure`` (the default) runs it when logprob parity fails, ``always`` on every
+cell, ``never`` not at all. It asks the cell for the per-layer last-token states of the card's first
+``PROBE_PROMPTS`` prompts (harness/layerstates.py) and compares them with the reference's
+(harness/layerdiff.py, per-dtype tolerance), e.g. ``first divergent layer: layer 1 attention
+output: rel. error 0.05 > 0.001, cosine 1``.
+
+The reference's states are captured whenever a clean reference runtime is up anyway: the reference
+cell itself (its own states, after its check) and the reference a check boots for its answers
+(``boot_and_generate(..., also=probe.keep)``); both cost one forward pass per probe prompt. So a
+failing cell usually compares without booting anything. Only when none are stored (a golden
+imported from another host, a cache from before this check) is the reference booted for them once,
+and then stored (``layer_reference_source``: ``cache``, ``booted``, ``self``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, final, get_args
+
+from harness.cards import ModelCard
+from harness.checks.accuracy import card_prompts
+from harness.checks.base import CheckContext, CheckResult
+from harness.errors import HarnessError, RuntimeRequestError
+from harness.layerdiff import LayerDivergence, LayerStates, compare
+from harness.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
+from harness.options import HarnessOptions
+from harness.reference import checkpoint_digest, reference_dir, reference_spec, with_reference_runtime
+
+LayerDiffMode = Literal["always", "on-failure", "never"]
+LAYER_DIFF_MODES: tuple[str, ...] = get_args(LayerDiffMode)
+DEFAULT_MODE: LayerDiffMode = "on-failure"
+PROBE_PROMPTS = 3
+
+
+def layer_diff_mode(options: HarnessOptions | None) -> LayerDiffMode:
+    """The run's ``--layer-diff`` (the default when the caller has no options)."""
+    mode = getattr(options, "layer_diff", None) or DEFAULT_MODE
+    return mode if mode in LAYER_DIFF_MODES else DEFAULT_MODE
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class LayerProbe:
+    """One cell's layer comparison: its probe prompts, the reference's store key, and the mode."""
+
+    card: ModelCard
+    runtime: str
+    reference_runtime: str
+    dtype: str
+    mode: LayerDiffMode
+    prompts: tuple[str, ...]
+    key: str
+    options: HarnessOptions | None
+    store: LayerStateStore
+
+    @classmethod
+    def of(cls, ctx: CheckContext) -> LayerProbe:
+        spec = reference_spec(ctx.options)
+        prompts = tuple(card_prompts(ctx.card)[:PROBE_PROMPTS])
+        return cls(ctx.card, ctx.cell.runtime, spec.runtime, ctx.cell.dtype, layer_diff_mode(ctx.options), prompts,
+                   layer_key(checkpoint_digest(ctx.checkpoint), prompts, spec), ctx.options,
+                   LayerStateStore(reference_dir()))
+
+    def keep(self, client: Any) -> None:
+        """Store a clean reference runtime's states, if none are stored and the mode may use them."""
+        if self.mode == "never" or self.store.load(self.card.name, self.key) is not None:
+            return
+        try:
+            self.store.keep(self.card.name, self.key, fetch_layer_states(client, self.prompts, self.reference_runtime))
+        except (LayerStatesUnavailable, RuntimeRequestError, ValueError):
+            pass  # no states from this reference: a failing cell boots it for them, or says why not
+
+    def judge(self, result: CheckResult, client: Any, *, is_reference: bool, version: str = "") -> CheckResult:
+        """``result`` with the layer comparison added where the mode asks for one."""
+        if self.mode == "never":
+            return result
+        if self.mode == "on-failure" and result.status != "fail":
+            if is_reference:
+                self.keep(client)
+            return result
+        try:
+            got = fetch_layer_states(client, self.prompts, self.runtime, version)
+            if is_reference and self.store.keep(self.card.name, self.key, got):
+                ref, source = got, "self"  # the clean reference cell: its states are the reference's
+            else:
+                ref, source = self._reference_states()
+            return _with(result, compare(ref, got, self.dtype), source)
+        except LayerStatesUnavailable as exc:
+            return _with_note(result, str(exc), "not available")
+        except (HarnessError, ValueError) as exc:
+            return _with_note(result, f"layer states could not be compared: {exc}", "not compared")
+
+    def _reference_states(self) -> tuple[LayerStates, str]:
+        def boot() -> LayerStates:
+            return with_reference_runtime(self.card, self.options,
+                                          lambda client, _fp: fetch_layer_states(client, self.prompts,
+                                                                                 self.reference_runtime))
+
+        states, source = self.store.obtain(self.card.name, self.key, boot)
+        return states, "cache" if source == "cache" else "booted"
+
+
+def _with(result: CheckResult, div: LayerDivergence, source: str) -> CheckResult:
+    first = div.first
+    shown = first or max(div.diffs, key=lambda d: d.rel_error / div.tolerance.max_rel_error)
+    metrics: dict[str, Any] = {
+        "layer_divergence": div.summary(), "layer_first": first.point.name if first else "",
+        "layer_index": first.point.layer if first else None, "layer_module": first.point.module if first else "",
+        "layer_rel_error": shown.rel_error, "layer_cosine": shown.cosine,
+        "layer_limit_rel_error": div.tolerance.max_rel_error, "layer_limit_cosine": div.tolerance.min_cosine,
+        "layer_points": len(div.diffs), "layer_prompts": PROBE_PROMPTS, "layer_reference_source": source}
+    reason = result.reason + (f"; first divergent layer: {div.summary()}" if first else
+                              f"; per-layer states: {div.summary()}" if result.status == "fail" else "")
+    return dataclasses.replace(result, reason=reason, metrics={**result.metrics, **metrics},
+                               details={**result.details, "layers": div.rows()})
+
+
+def _with_note(result: CheckResult, note: str, short: str) -> CheckResult:
+    reason = result.reason + (f"; first divergent layer: {short} ({note.split(':', 1)[0]})"
+                              if result.status == "fail" else "")
+    return dataclasses.replace(result, reason=reason, metrics={**result.metrics, "layer_divergence": note})
