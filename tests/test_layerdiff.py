@@ -162,10 +162,45 @@ def test_each_mode_decides_when_to_compare(probe_ctx):
 
 
 def test_a_runtime_without_states_says_so_in_the_result(probe_ctx):
-    r = LayerProbe.of(probe_ctx("on-failure", runtime="sglang")).judge(
-        CheckResult("fail", "parity: logprobs"), FakeClient(None), is_reference=False, version="0.5.23")
-    assert r.metrics["layer_divergence"].startswith("per-layer states not available from sglang 0.5.23: ")
-    assert r.reason.endswith("first divergent layer: not available (per-layer states not available from sglang 0.5.23)")
+    r = LayerProbe.of(probe_ctx("on-failure", runtime="vllm")).judge(
+        CheckResult("fail", "parity: logprobs"), FakeClient(None), is_reference=False, version="0.32.0")
+    assert r.metrics["layer_divergence"].startswith("per-layer states not available from vllm 0.32.0: ")
+    assert r.reason.endswith("first divergent layer: not available (per-layer states not available from vllm 0.32.0)")
+
+
+def test_sglang_states_come_from_a_second_dumping_boot_on_cpu_only(probe_ctx):
+    ctx = probe_ctx("always", runtime="sglang")
+    npu = LayerProbe.of(dataclasses.replace(ctx, cell=dataclasses.replace(ctx.cell, device="npu")))
+    r = npu.judge(CheckResult("fail", "parity: logprobs"), FakeClient(None), is_reference=False, version="0.5.23")
+    assert r.metrics["layer_divergence"] == ("per-layer states of sglang come from a second boot of the cell with "
+                                             "--debug-tensor-dump-output-folder; done for cpu cells only (on npu the "
+                                             "cell's runtime still holds the card)")
+
+
+def test_sglang_dump_passes_become_the_same_points_as_hf(tmp_path: Path):
+    """SGLang's dump layout (checked on 0.5.23, CPU): leaf outputs, the residual added in the next norm."""
+    torch = pytest.importorskip("torch")
+    from harness.runtimes import sglang_dump
+
+    def t(*rows: float) -> "torch.Tensor":
+        return torch.tensor([[r] * 4 for r in rows], dtype=torch.float32)
+
+    dump = {"model.embed_tokens": t(1, 2), "model.layers.0.input_layernorm": t(9, 9),
+            "model.layers.0.self_attn.o_proj": t(0, 3), "model.layers.0.mlp.down_proj": t(0, 4),
+            "model.layers.1.input_layernorm": [t(0, 5), t(0, 6)], "model.layers.1.self_attn.o_proj": t(0, 7),
+            "model.layers.1.mlp.experts": t(0, 8), "model.norm": [t(0, 10), t(0, 11)],
+            "model.forward_batch_info.seq_lens": torch.tensor([2])}
+    passes = []
+    for i, scale in enumerate((1.0, 2.0)):
+        passes.append(tmp_path / f"Pass{i:05d}.pt")
+        torch.save({k: ([x * scale for x in v] if isinstance(v, list) else v * scale) for k, v in dump.items()},
+                   passes[-1])
+    names, values = sglang_dump.convert([str(p) for p in passes])
+    assert names == ["embeddings", "0:attention", "0:mlp", "0:layer", "1:attention", "1:moe", "1:layer", "final:norm"]
+    assert values.shape == (2, 8, 4) and values[0, :, 0].tolist() == [2, 3, 4, 6, 7, 8, 11, 10]
+    assert values[1, :, 0].tolist() == [4, 6, 8, 12, 14, 16, 22, 20]
+    dump["model.layers.1.mlp.shared_expert.down_proj"] = t(0, 1)  # experts alone are not the block's output then
+    assert "1:moe" not in dict(sglang_dump.points(dump))
 
 
 def test_the_option_takes_three_modes():

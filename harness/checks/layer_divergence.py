@@ -16,6 +16,7 @@ and then stored (``layer_reference_source``: ``cache``, ``booted``, ``self``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Literal, final, get_args
 
 from harness.cards import ModelCard
@@ -24,13 +25,19 @@ from harness.checks.base import CheckContext, CheckResult
 from harness.errors import HarnessError, RuntimeRequestError
 from harness.layerdiff import LayerDivergence, LayerStates, compare
 from harness.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
+from harness.matrix import Cell
 from harness.options import HarnessOptions
-from harness.reference import checkpoint_digest, reference_dir, reference_spec, with_reference_runtime
+from harness.reference import checkpoint_digest, default_options, reference_dir, reference_spec, with_reference_runtime
+from harness.registry import Registry
 
 LayerDiffMode = Literal["always", "on-failure", "never"]
 LAYER_DIFF_MODES: tuple[str, ...] = get_args(LayerDiffMode)
 DEFAULT_MODE: LayerDiffMode = "on-failure"
 PROBE_PROMPTS = 3
+
+# Runtimes whose running server cannot give per-layer states but a second, dumping boot of the cell can.
+SECOND_BOOT: Registry[Callable[[Cell, ModelCard, HarnessOptions, tuple[str, ...]], LayerStates]] = Registry("layer dump")
+SECOND_BOOT.register("sglang", "harness.runtimes.sglang_layers:dumped_states")
 
 
 def layer_diff_mode(options: HarnessOptions | None) -> LayerDiffMode:
@@ -45,9 +52,8 @@ class LayerProbe:
     """One cell's layer comparison: its probe prompts, the reference's store key, and the mode."""
 
     card: ModelCard
-    runtime: str
+    cell: Cell
     reference_runtime: str
-    dtype: str
     mode: LayerDiffMode
     prompts: tuple[str, ...]
     key: str
@@ -58,7 +64,7 @@ class LayerProbe:
     def of(cls, ctx: CheckContext) -> LayerProbe:
         spec = reference_spec(ctx.options)
         prompts = tuple(card_prompts(ctx.card)[:PROBE_PROMPTS])
-        return cls(ctx.card, ctx.cell.runtime, spec.runtime, ctx.cell.dtype, layer_diff_mode(ctx.options), prompts,
+        return cls(ctx.card, ctx.cell, spec.runtime, layer_diff_mode(ctx.options), prompts,
                    layer_key(checkpoint_digest(ctx.checkpoint), prompts, spec), ctx.options,
                    LayerStateStore(reference_dir()))
 
@@ -80,16 +86,26 @@ class LayerProbe:
                 self.keep(client)
             return result
         try:
-            got = fetch_layer_states(client, self.prompts, self.runtime, version)
+            got, how = self._cell_states(client, version)
             if is_reference and self.store.keep(self.card.name, self.key, got):
                 ref, source = got, "self"  # the clean reference cell: its states are the reference's
             else:
                 ref, source = self._reference_states()
-            return _with(result, compare(ref, got, self.dtype), source)
+            return _with(result, compare(ref, got, self.cell.dtype), source, how)
         except LayerStatesUnavailable as exc:
             return _with_note(result, str(exc), "not available")
         except (HarnessError, ValueError) as exc:
             return _with_note(result, f"layer states could not be compared: {exc}", "not compared")
+
+    def _cell_states(self, client: Any, version: str) -> tuple[LayerStates, str]:
+        """The cell's states from its endpoint, else from a second, dumping boot where its runtime has one."""
+        try:
+            return fetch_layer_states(client, self.prompts, self.cell.runtime, version), "endpoint"
+        except LayerStatesUnavailable:
+            if self.cell.runtime not in SECOND_BOOT:
+                raise
+        dump = SECOND_BOOT.get(self.cell.runtime)
+        return dump(self.cell, self.card, self.options or default_options(), self.prompts), "second boot, dumping"
 
     def _reference_states(self) -> tuple[LayerStates, str]:
         def boot() -> LayerStates:
@@ -101,7 +117,7 @@ class LayerProbe:
         return states, "cache" if source == "cache" else "booted"
 
 
-def _with(result: CheckResult, div: LayerDivergence, source: str) -> CheckResult:
+def _with(result: CheckResult, div: LayerDivergence, source: str, how: str) -> CheckResult:
     first = div.first
     shown = first or max(div.diffs, key=lambda d: d.rel_error / div.tolerance.max_rel_error)
     metrics: dict[str, Any] = {
@@ -109,7 +125,8 @@ def _with(result: CheckResult, div: LayerDivergence, source: str) -> CheckResult
         "layer_index": first.point.layer if first else None, "layer_module": first.point.module if first else "",
         "layer_rel_error": shown.rel_error, "layer_cosine": shown.cosine,
         "layer_limit_rel_error": div.tolerance.max_rel_error, "layer_limit_cosine": div.tolerance.min_cosine,
-        "layer_points": len(div.diffs), "layer_prompts": PROBE_PROMPTS, "layer_reference_source": source}
+        "layer_points": len(div.diffs), "layer_prompts": PROBE_PROMPTS, "layer_reference_source": source,
+        "layer_cell_source": how}
     reason = result.reason + (f"; first divergent layer: {div.summary()}" if first else
                               f"; per-layer states: {div.summary()}" if result.status == "fail" else "")
     return dataclasses.replace(result, reason=reason, metrics={**result.metrics, **metrics},
