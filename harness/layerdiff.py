@@ -139,6 +139,7 @@ class LayerDivergence:
     diffs: tuple[PointDiff, ...]
     dtype: str
     tolerance: LayerTolerance
+    prompts: int = 0  # how many prompts each point was judged over
 
     @property
     def first(self) -> PointDiff | None:
@@ -174,7 +175,7 @@ def compare(reference: LayerStates, got: LayerStates, dtype: str) -> LayerDiverg
     for i, point in common:
         rel, cos, mx = _departure(reference.values[:, i, :], got.values[:, index[point.name], :])
         diffs.append(PointDiff(point, rel, cos, mx, rel <= tol.max_rel_error and cos >= tol.min_cosine))
-    return LayerDivergence(tuple(diffs), dtype, tol)
+    return LayerDivergence(tuple(diffs), dtype, tol, len(got.prompts))
 
 
 def _departure(ref: np.ndarray, got: np.ndarray) -> tuple[float, float, float]:
@@ -192,5 +193,5 @@ def _departure(ref: np.ndarray, got: np.ndarray) -> tuple[float, float, float]:
     return float(rel.max()), float(np.clip(cos, -1.0, 1.0).min()), float(np.abs(b - a).max())
 
 
-def _round(value: float, digits: int = 6) -> float | str:
+def _round(value: float, digits: int = 6) -> float:
     return value if not math.isfinite(value) else float(f"{value:.{digits}g}")

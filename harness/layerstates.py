@@ -39,7 +39,7 @@ UNAVAILABLE: Mapping[str, str] = {
     "sglang": ("its /generate return_hidden_states gives only the final hidden state (after the last norm); "
                "per-layer outputs come only from boot flags (--debug-tensor-dump-output-folder dumps every leaf "
                "op of every forward pass to .pt files, --forward-hooks attaches hook factories), not from a "
-               "running server"),
+               "running server (a CPU cell is booted a second time, dumping: harness/runtimes/sglang_layers.py)"),
     "vllm": ("its OpenAI server's /collective_rpc (VLLM_SERVER_DEV_MODE=1) calls worker methods by name with "
              "string arguments only, so forward hooks need a worker extension class given at boot "
              "(--worker-extension-cls), which the harness does not ship yet"),

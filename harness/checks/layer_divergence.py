@@ -125,7 +125,7 @@ def _with(result: CheckResult, div: LayerDivergence, source: str, how: str) -> C
         "layer_index": first.point.layer if first else None, "layer_module": first.point.module if first else "",
         "layer_rel_error": shown.rel_error, "layer_cosine": shown.cosine,
         "layer_limit_rel_error": div.tolerance.max_rel_error, "layer_limit_cosine": div.tolerance.min_cosine,
-        "layer_points": len(div.diffs), "layer_prompts": PROBE_PROMPTS, "layer_reference_source": source,
+        "layer_points": len(div.diffs), "layer_prompts": div.prompts, "layer_reference_source": source,
         "layer_cell_source": how}
     reason = result.reason + (f"; first divergent layer: {div.summary()}" if first else
                               f"; per-layer states: {div.summary()}" if result.status == "fail" else "")
