@@ -151,7 +151,10 @@ class LayerDivergence:
         if first is not None:
             return first.text(self.tolerance)
         worst = max(self.diffs, key=lambda d: d.rel_error / self.tolerance.max_rel_error, default=None)
-        closest = f"; closest {worst.text(self.tolerance)}" if worst is not None else ""
+        if worst is None or (worst.rel_error == 0.0 and worst.max_abs == 0.0):
+            closest = f"; all {len(self.diffs)} points equal"
+        else:
+            closest = f"; closest {worst.text(self.tolerance)}"
         return f"no layer departs beyond {self.dtype} tolerance ({self.tolerance.text()}){closest}"
 
     def rows(self, around: int = 3, most: int = 12) -> list[dict[str, Any]]:

@@ -46,7 +46,8 @@ def test_points_read_as_layers_and_blocks():
 def test_identical_states_name_no_layer():
     div = compare(states(), states(), "float32")
     assert div.first is None and all(d.rel_error == 0.0 for d in div.diffs)
-    assert div.summary().startswith("no layer departs beyond float32 tolerance (rel. error <= 0.001")
+    assert div.summary() == ("no layer departs beyond float32 tolerance (rel. error <= 0.001, cosine >= 0.99999); "
+                             "all 8 points equal")
 
 
 def test_a_scale_error_is_named_where_it_starts_by_its_relative_error():
