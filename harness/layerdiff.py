@@ -121,7 +121,8 @@ class PointDiff:
 
     def text(self, tol: LayerTolerance) -> str:
         """``layer 3 attention output: rel. error 0.05 > 0.001, cosine 0.9999998``."""
-        rel = f"rel. error {self.rel_error:.3g}" + (f" > {tol.max_rel_error:g}" if self.rel_error > tol.max_rel_error else "")
+        over = self.rel_error > tol.max_rel_error
+        rel = f"rel. error {self.rel_error:.3g}" + (f" > {tol.max_rel_error:g}" if over else "")
         cos = f"cosine {self.cosine:.7g}" + (f" < {tol.min_cosine:g}" if self.cosine < tol.min_cosine else "")
         return f"{self.point.label}: {rel}, {cos}"
 

@@ -36,7 +36,8 @@ DEFAULT_MODE: LayerDiffMode = "on-failure"
 PROBE_PROMPTS = 3
 
 # Runtimes whose running server cannot give per-layer states but a second, dumping boot of the cell can.
-SECOND_BOOT: Registry[Callable[[Cell, ModelCard, HarnessOptions, tuple[str, ...]], LayerStates]] = Registry("layer dump")
+DumpBoot = Callable[[Cell, ModelCard, HarnessOptions, tuple[str, ...]], LayerStates]
+SECOND_BOOT: Registry[DumpBoot] = Registry("layer dump")
 SECOND_BOOT.register("sglang", "harness.runtimes.sglang_layers:dumped_states")
 
 
