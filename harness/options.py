@@ -59,6 +59,9 @@ def add_options(parser: Any) -> None:
                     help="boot a failing cell again once and re-check what failed, to tell flaky from broken "
                          "(1, the default; 0: never; env HARNESS_RETRIES)")
     group.addoption("--harness-progress", action="store_true", default=False, help="print one line per cell as cells finish")
+    group.addoption("--layer-diff", default="on-failure", metavar="WHEN",
+                    help="name the first divergent layer against the reference: on-failure (of logprob parity, "
+                         "the default), always, or never")
 
 
 @final
@@ -86,6 +89,7 @@ class HarnessOptions:
     boot_ahead: int = 1
     retries: int = 1
     catalog: CatalogSpec = CatalogSpec()
+    layer_diff: str = "on-failure"  # harness/checks/layer_divergence.py: always | on-failure | never
 
     @classmethod
     def from_config(cls, config: Any) -> HarnessOptions:
@@ -116,6 +120,7 @@ class HarnessOptions:
             lease_dir=Path(opt("--lease-dir")) if opt("--lease-dir") else None,
             progress=bool(opt("--harness-progress")), boot_ahead=int(ahead),
             retries=parse_retries(opt("--retries"), os.environ), catalog=catalog,
+            layer_diff=parse_layer_diff(opt("--layer-diff")),
         )
 
     def python_for(self, runtime: str) -> str:
@@ -160,6 +165,16 @@ def parse_retries(value: int | None, environ: Mapping[str, str]) -> int:
         raise ConfigError(f"--retries / HARNESS_RETRIES takes 0 (never retry) or 1 (boot a failing cell again once), "
                           f"got {raw!r}")
     return retries
+
+
+def parse_layer_diff(value: str | None) -> str:
+    """``--layer-diff``: always, on-failure (the default) or never."""
+    modes = ("always", "on-failure", "never")  # layer_divergence.LayerDiffMode
+    if value is None:
+        return "on-failure"
+    if value not in modes:
+        raise ConfigError(f"--layer-diff takes one of {', '.join(modes)}, got {value!r}; e.g. --layer-diff always")
+    return value
 
 
 def parse_simulate(value: str | None) -> dict[str, int]:

@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, final
+from typing import Any, Literal, TypeVar, final
 
 from harness import __version__
 from harness.cards import ModelCard
@@ -206,11 +206,29 @@ def origin(meta: Mapping[str, Any], spec: ReferenceSpec) -> str:
 
 
 def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: ReferenceRequest,
-                      wait_for_cards: bool = True) -> Produced:
+                      also: Callable[[Any], None] | None = None, wait_for_cards: bool = True) -> Produced:
     """Refuse a reference that will not fit (ReferenceRefused); else boot the model's reference cell
     (without any test fault) on a card leased for it (harness/refboot.py; ``wait_for_cards=False``:
-    only a card free at once), ask it, tear it down. events.jsonl says ``reference-refused``, or
-    ``reference-boot`` and ``reference-stopped``."""
+    only a card free at once), ask it, tear it down. ``also(client)`` runs while it is up (the layer
+    states are captured there: harness/checks/layer_divergence.py). events.jsonl says
+    ``reference-refused``, or ``reference-boot`` and ``reference-stopped``."""
+    def ask(client: Any, fingerprint: Mapping[str, Any]) -> Produced:
+        gens = client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
+                               top_logprobs=request.top_logprobs)
+        if also is not None:
+            also(client)
+        return Produced(tuple(gens), dict(fingerprint.get("versions") or {}))
+
+    return with_reference_runtime(card, options, ask, wait_for_cards)
+
+
+T = TypeVar("T")
+
+
+def with_reference_runtime(card: ModelCard, options: HarnessOptions | None,
+                           use: Callable[[Any, Mapping[str, Any]], T], wait_for_cards: bool = True) -> T:
+    """Boot the model's reference cell after the memory preflight, on a card of its own where it is
+    an accelerator cell, give ``use`` its client and fingerprint, tear it down."""
     from harness import cellrun  # cellrun imports the checks, which import this module
     from harness.leases import log_event
     from harness.refboot import reference_cards
@@ -233,9 +251,7 @@ def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: 
                 rt = cellrun.boot(cell, card, options, visible=cards, simulated=simulated,
                                   log_name=f"reference-{cell.id}.log")
             try:
-                gens = rt.client.generate(list(request.prompts), max_new_tokens=request.max_new_tokens,
-                                          top_logprobs=request.top_logprobs)
-                return Produced(tuple(gens), dict(rt.fingerprint.get("versions") or {}))
+                return use(rt.client, rt.fingerprint)
             finally:
                 cellrun.shutdown(rt)
                 log_event(events, "reference-stopped", cell.id, cell.device, cards or ())

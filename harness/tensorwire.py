@@ -71,6 +71,27 @@ class TensorFetcher:
         finally:
             self.stats["seconds"] += time.perf_counter() - t0
 
+    def post_binary(self, path: str, payload: dict[str, Any]) -> tuple[np.ndarray, dict[str, str]] | None:
+        """POST ``payload`` to another binary endpoint (e.g. ``/layer_states``) and decode its raw tensor
+        answer; its headers come back too (names in lower case). None when the runtime has no such endpoint (404/405)."""
+        try:
+            try:
+                resp = self._post_json(path, payload, accept=RAW_TYPE)
+            except (http.client.HTTPException, ConnectionError):  # a kept-alive connection the server closed
+                self.close()
+                resp = self._post_json(path, payload, accept=RAW_TYPE)
+            if resp.status in (404, 405):
+                resp.read()
+                return None
+            if resp.status != 200 or not (resp.getheader("Content-Type") or "").startswith(RAW_TYPE):
+                raise RuntimeRequestError(self.cell_id, f"POST {path}: HTTP {resp.status} "
+                                                        f"({resp.getheader('Content-Type')}), not a binary tensor: "
+                                                        f"{resp.read()[:300].decode('utf-8', 'replace')}")
+            return self._raw(path.strip("/"), resp, path), {k.lower(): v for k, v in resp.getheaders()}
+        except (http.client.HTTPException, OSError) as exc:
+            self.close()
+            raise RuntimeRequestError(self.cell_id, f"POST {path} failed: {type(exc).__name__}: {exc}") from exc
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -146,29 +167,29 @@ class TensorFetcher:
         self.stats["region_bytes"] += len(base)
         return self._decode(name, resp, base)
 
-    def _raw(self, name: str, resp: http.client.HTTPResponse) -> np.ndarray:
+    def _raw(self, name: str, resp: http.client.HTTPResponse, path: str = PATH) -> np.ndarray:
         shape, length = resp.getheader(SHAPE_HEADER), resp.getheader("Content-Length")
         if shape is None or length is None:
-            raise RuntimeRequestError(self.cell_id, f"{PATH} {name!r}: a binary answer needs {SHAPE_HEADER} and "
+            raise RuntimeRequestError(self.cell_id, f"{path} {name!r}: a binary answer needs {SHAPE_HEADER} and "
                                                     f"Content-Length headers; got {dict(resp.getheaders())}")
         buf = np.empty(int(length), dtype=np.uint8)
         view, got = memoryview(buf), 0
         while got < len(buf):
             n = resp.readinto(view[got:])
             if not n:
-                raise RuntimeRequestError(self.cell_id, f"{PATH} {name!r}: the answer ended after {got} of "
+                raise RuntimeRequestError(self.cell_id, f"{path} {name!r}: the answer ended after {got} of "
                                                         f"{len(buf)} bytes")
             got += n
         self.stats["raw_tensors"] += 1
         self.stats["raw_bytes"] += got
-        return self._decode(name, resp, buf)
+        return self._decode(name, resp, buf, path)
 
-    def _decode(self, name: str, resp: http.client.HTTPResponse, buf: np.ndarray) -> np.ndarray:
+    def _decode(self, name: str, resp: http.client.HTTPResponse, buf: np.ndarray, path: str = PATH) -> np.ndarray:
         dtype, shape = resp.getheader(DTYPE_HEADER) or "", resp.getheader(SHAPE_HEADER) or ""
         try:
             return from_bytes(buf, dtype, tuple(int(d) for d in shape.split(",") if d.strip()))
         except (UnknownDtype, ValueError) as exc:
-            raise RuntimeRequestError(self.cell_id, f"{PATH} {name!r}: bad binary answer "
+            raise RuntimeRequestError(self.cell_id, f"{path} {name!r}: bad binary answer "
                                                     f"({DTYPE_HEADER}={dtype!r}, {SHAPE_HEADER}={shape!r}): {exc}") from exc
 
 

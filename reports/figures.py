@@ -140,10 +140,11 @@ def _logprob_parity(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fa
            Fact("min top-k overlap", limited(percent(m.get("min_topk_overlap")), "limit_min_topk_overlap", "needs")),
            Fact("near ties", number(m.get("near_ties")) if m.get("near_ties") else ""),
            Fact("reference", _reference(m)),
-           Fact("reference file", str(d.get("reference_path") or ""))]
+           Fact("reference file", str(d.get("reference_path") or "")),
+           Fact("first divergent layer", str(m.get("layer_divergence") or ""))]  # harness/checks/layer_divergence.py
     used = {"prompts", "prompts_diverged", "token_agreement", "max_abs_delta", "max_topk_delta", "min_topk_overlap",
             "near_ties", "reference_source", "reference_s", "reference_cell", "reference_origin", "dtype",
-            "reference_path", *(k for k in m if k.startswith("limit_"))}
+            "reference_path", *(k for k in m if k.startswith(("limit_", "layer_")))}
     return out, used
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from harness.cards import LogprobThresholds, ModelCard
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.layer_divergence import LayerProbe
 from harness.matrix import Cell
 from harness.parity import GenerationParity, PromptParity, compare_generations
 from harness.reference import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
@@ -64,12 +65,15 @@ class LogprobParityCheck:
         fault = info.get("fault")
         own = ((lambda: Produced(tuple(got), dict(info.get("versions") or {})))
                if ctx.cell == reference_cell(card.name, spec) and not fault else None)
+        probe = LayerProbe.of(ctx)  # the first divergent layer (layer_divergence.py), per --layer-diff
         ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(checkpoint_digest(ctx.checkpoint), spec),
-                     own=own, compute=lambda: boot_and_generate(card, ctx.options, request, wait_for_cards=False),
+                     own=own, compute=lambda: boot_and_generate(card, ctx.options, request, also=probe.keep,
+                                                                 wait_for_cards=False),
                      spec=spec)  # an accelerator reference came before this cell's boot (harness/refboot.py)
         thr = card.logprob.for_dtype(ctx.cell.dtype)
         parity = compare_generations(ref.generations, got, tie_margin=thr.max_abs_delta)
-        return _verdict(parity, thr, ref, TokenNames(ctx.checkpoint), ctx.cell.dtype, fault)
+        result = _verdict(parity, thr, ref, TokenNames(ctx.checkpoint), ctx.cell.dtype, fault)
+        return probe.judge(result, ctx.client, is_reference=own is not None, version=str(info.get("version") or ""))
 
 
 def _verdict(parity: GenerationParity, thr: LogprobThresholds, ref: ReferenceAnswers, names: TokenNames,

@@ -164,6 +164,50 @@ def _boots_before(tag: str) -> int:
 FAULTS[norm_jitter.__name__] = norm_jitter
 
 
+# ---- compute faults: one layer's computation changed, its weights untouched (``name@LAYER``) --------
+
+COMPUTE_SCALE = 1.05  # a wrong scale in one kernel: the answers stay, every logprob after it moves
+
+
+def _scale_output(model: torch.nn.Module, layer: int, pattern: str, what: str) -> str:
+    """Multiply the output of the module of decoder layer ``layer`` matching ``pattern`` by COMPUTE_SCALE."""
+    rx = re.compile(rf"(^|\.)layers\.{layer}\.({pattern})$")
+    name = next((n for n, _ in model.named_modules() if rx.search(n)), None)
+    if name is None:
+        raise SystemExit(f"{FAULT_ENV}: this model has no {what} in decoder layer {layer} (no module matches "
+                         f"{rx.pattern!r}); pick a layer index below the model's num_hidden_layers")
+
+    def hook(module: torch.nn.Module, args: object, output: object) -> object:
+        if isinstance(output, tuple):
+            return (output[0] * COMPUTE_SCALE, *output[1:])
+        return output * COMPUTE_SCALE
+
+    model.get_submodule(name).register_forward_hook(hook)
+    return f"{name} output scaled by {COMPUTE_SCALE} in the forward pass (weights untouched)"
+
+
+def attn_output_scaled(model: torch.nn.Module, layer: int) -> str:
+    """Decoder layer ``layer``'s attention output x1.05, computed, not stored: weight parity cannot see it."""
+    return _scale_output(model, layer, "self_attn|attention|attn|self_attention", "attention block")
+
+
+def mlp_output_scaled(model: torch.nn.Module, layer: int) -> str:
+    """Decoder layer ``layer``'s MLP / MoE block output x1.05, computed, not stored."""
+    return _scale_output(model, layer, "mlp|block_sparse_moe|feed_forward|moe", "MLP or MoE block")
+
+
+LAYER_FAULTS: dict[str, Callable[[torch.nn.Module, int], str]] = {
+    f.__name__: f for f in (attn_output_scaled, mlp_output_scaled)}
+
+
+def _fault(name: str) -> Callable[[torch.nn.Module], str] | None:
+    """A fault by name: ``attn_scaled`` from FAULTS, ``attn_output_scaled@1`` from LAYER_FAULTS at layer 1."""
+    base, at, layer = name.partition("@")
+    if at and base in LAYER_FAULTS and layer.isdigit():
+        return lambda model: LAYER_FAULTS[base](model, int(layer))
+    return FAULTS.get(name)
+
+
 # ---- views: the weights endpoint shows SGLang's names (computation untouched) ------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -250,12 +294,13 @@ class FaultSet:
 def apply_faults(model: torch.nn.Module, spec: str) -> FaultSet:
     """Apply the comma list ``spec`` to the loaded model; an unknown name exits, listing the known ones."""
     names = tuple(n.strip() for n in spec.split(",") if n.strip())
-    unknown = [n for n in names if n not in FAULTS and n not in VIEWS]
+    unknown = [n for n in names if _fault(n) is None and n not in VIEWS]
     if unknown:
-        raise SystemExit(f"unknown {FAULT_ENV} fault(s) {unknown}; known: {', '.join([*FAULTS, *VIEWS])}")
+        raise SystemExit(f"unknown {FAULT_ENV} fault(s) {unknown}; known: {', '.join([*FAULTS, *VIEWS])}, "
+                         f"and per layer: {', '.join(f'{n}@LAYER' for n in LAYER_FAULTS)}")
     views = [VIEWS[n] for n in names if n in VIEWS]
     if len(views) > 1:
         raise SystemExit(f"{FAULT_ENV}: pick one of the views {', '.join(VIEWS)}, got {names}")
     with torch.no_grad():
-        applied = tuple(FAULTS[n](model) for n in names if n in FAULTS)
+        applied = tuple(fault(model) for fault in map(_fault, names) if fault is not None)
     return FaultSet(names, applied, views[0] if views else None)

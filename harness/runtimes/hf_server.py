@@ -5,7 +5,8 @@ Run as a script by the runtime's own interpreter (it imports nothing from the ha
 Endpoints: GET /health, GET /get_model_info, GET /get_server_info, POST /generate,
 POST /get_weights_by_name (written into the harness's shared-memory region when offered one and
 asked with ``Accept: application/x-tensor-region``; else raw bytes with ``Accept:
-application/octet-stream``; else JSON), POST /release_tensor_region. Binds 127.0.0.1 unless --host says otherwise.
+application/octet-stream``; else JSON), POST /release_tensor_region, POST /layer_states (per-layer
+last-token hidden states of ``{"text": [...]}`` in binary, hf_layers.py). Binds 127.0.0.1 unless --host says otherwise.
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import torch
 try:  # run as a script: the sibling modules; imported as harness.runtimes.hf_server: the package's
     import hf_chaos  # test-only failure injection, inert unless HARNESS_HF_CHAOS is set
     import hf_faults  # test-only weight faults, inert unless HARNESS_HF_FAULT is set
+    import hf_layers  # per-layer hidden states for POST /layer_states
     import hf_region  # tensors written into the harness's shared-memory region
 except ImportError:  # pragma: no cover - depends on how this file is loaded
-    from harness.runtimes import hf_chaos, hf_faults, hf_region
+    from harness.runtimes import hf_chaos, hf_faults, hf_layers, hf_region
 
 FAULT_ENV = hf_faults.FAULT_ENV
 
@@ -176,6 +178,15 @@ class Engine:
             },
         }
 
+    def layer_states(self, req: dict) -> tuple[list[str], torch.Tensor]:
+        """Point names and ``[prompts, points, hidden]`` float32 last-token outputs (hf_layers.py)."""
+        texts = req.get("text")
+        prompts = [texts] if isinstance(texts, str) else [str(t) for t in texts or ()]
+        if not prompts:
+            raise ValueError('POST /layer_states needs {"text": [prompt, ...]}, got no prompt')
+        with self.lock:
+            return hf_layers.capture(self.model, self.tokenizer, prompts, self.device)
+
     def weight(self, name: str, truncate: int | None) -> torch.Tensor | None:
         """The live tensor on the host, contiguous, in its own dtype (first ``truncate`` rows)."""
         with self.lock:
@@ -219,6 +230,7 @@ def _until_stop(ids: list[int], stops: frozenset[int]) -> list[int]:
 
 
 RAW_TYPE = "application/octet-stream"
+LAYER_POINTS_HEADER = "X-Layer-Points"  # harness/layerstates.py spells the same name
 REGION_TYPE = "application/x-tensor-region"  # harness/tensorwire.py spells the same names
 RAW_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.float64: "F64",
               torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
@@ -254,7 +266,7 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def _send_raw(self, t: torch.Tensor, region: object = None) -> None:
+        def _send_raw(self, t: torch.Tensor, region: object = None, headers: dict[str, str] | None = None) -> None:
             """The tensor's bytes as they are in memory, with its dtype and shape (harness/tensorwire.py):
             written into the harness's region when it offered one that fits, else in the body."""
             if t.dtype not in RAW_DTYPES:
@@ -270,6 +282,8 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                 self.send_header("X-Tensor-Bytes", str(len(data)))
             self.send_header("X-Tensor-Dtype", RAW_DTYPES[t.dtype])
             self.send_header("X-Tensor-Shape", ",".join(map(str, t.shape)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.end_headers()
             if offset is None:
                 self.wfile.write(data)
@@ -297,6 +311,9 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                         self._send_raw(value, req.get("region") if REGION_TYPE in accept else None)
                     else:  # JSON for clients that ask for it (SGLang's format)
                         self._send(200, value.float().tolist())
+                elif self.path == "/layer_states":
+                    points, states = engine.layer_states(req)
+                    self._send_raw(states, headers={LAYER_POINTS_HEADER: ",".join(points)})
                 elif self.path == "/release_tensor_region":
                     self._send(200, {"released": writer.release(str(req.get("path")))})
                 else:
