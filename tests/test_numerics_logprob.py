@@ -98,7 +98,7 @@ def setup(tmp_path: Path, monkeypatch):
     ref = {p: dataclasses.replace(REF, prompt=p) for p in prompts}
     booted: list[int] = []
 
-    def fake_boot(card, options, request, also=None):
+    def fake_boot(card, options, request, also=None, wait_for_cards=True):
         booted.append(1)
         return [ref[p] for p in request.prompts]
 
