@@ -80,7 +80,32 @@ def _accuracy(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], s
     if len(sets) > 1:
         out += [Fact(f"set {s}", f"{number(m.get(f'{s}.correct'))}/{number(m.get(f'{s}.total'))}"
                                  f" (needs {percent(m.get(f'{s}.threshold'))})") for s in sets]
-    return out, {"correct", "total", "pass_rate", "stderr", "threshold"}
+    return out + _paired(m), {"correct", "total", "pass_rate", "stderr", "threshold", *PAIRED_KEYS}
+
+
+PAIRED_KEYS = ("reference_correct", "paired_lost", "paired_gained", "paired_p_drop", "paired_p_two_sided", "paired_alpha",
+               "reference_cell", "reference_source", "reference_origin", "min_detectable_drop", "power_target",
+               "assumed_discordance", "prompts_needed", "power_at_prompts", "power_warning", "paired_unavailable")
+
+
+def _paired(m: Mapping[str, Any]) -> list[Fact]:
+    """The accuracy check's comparison with its reference cell and the card's power plan."""
+    out = []
+    if "paired_lost" in m:
+        out.append(Fact("vs reference", f"{number(m['paired_lost'])} lost, {number(m.get('paired_gained'))} gained · "
+                                        f"exact McNemar p(drop) {number(m.get('paired_p_drop'))} "
+                                        f"(α {number(m.get('paired_alpha'))}; two-sided p {number(m.get('paired_p_two_sided'))})"))
+        out.append(Fact("reference answers", f"{number(m.get('reference_correct'))}/{number(m.get('total'))} right · "
+                                             f"{_reference(m)}"))
+    if m.get("paired_unavailable"):
+        out.append(Fact("vs reference", f"not compared: {m['paired_unavailable']}"))
+    if "prompts_needed" in m:
+        out.append(Fact("detectable drop", f"{number(m.get('min_detectable_drop'))} needs ≥ {number(m['prompts_needed'])} "
+                                           f"prompts for power {percent(m.get('power_target'))}; power with "
+                                           f"{number(m.get('total'))}: {percent(m.get('power_at_prompts'))}"))
+    if m.get("power_warning"):
+        out.append(Fact("warning", str(m["power_warning"])))
+    return out
 
 
 def _weight_parity(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], set[str]]:
