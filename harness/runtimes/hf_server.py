@@ -23,9 +23,10 @@ import torch
 try:  # run as a script: the sibling modules; imported as harness.runtimes.hf_server: the package's
     import hf_chaos  # test-only failure injection, inert unless HARNESS_HF_CHAOS is set
     import hf_faults  # test-only weight faults, inert unless HARNESS_HF_FAULT is set
+    import hf_placement  # where the weights really live (the mode_active check's evidence)
     import hf_region  # tensors written into the harness's shared-memory region
 except ImportError:  # pragma: no cover - depends on how this file is loaded
-    from harness.runtimes import hf_chaos, hf_faults, hf_region
+    from harness.runtimes import hf_chaos, hf_faults, hf_placement, hf_region
 
 FAULT_ENV = hf_faults.FAULT_ENV
 
@@ -90,14 +91,14 @@ def load_model(args: argparse.Namespace):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    if args.offload == "none":
+    if args.offload == "none" or hf_faults.inert_offload(os.environ.get(FAULT_ENV, "")):
         model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
-        device_map = {"": device}
-    else:
+        device_map = {"": device} if args.offload == "none" else offload_device_map(args.model, device, args.offload)
+    else:  # (the inert_offload fault reports the map it was asked for and loads as above)
         device_map = offload_device_map(args.model, device, args.offload)
-        folder = args.offload_dir or tempfile.mkdtemp(prefix="hf-offload-")
+        args.offload_dir = args.offload_dir or tempfile.mkdtemp(prefix="hf-offload-")
         model = AutoModelForCausalLM.from_pretrained(
-            args.model, dtype=dtype, device_map=device_map, offload_folder=folder
+            args.model, dtype=dtype, device_map=device_map, offload_folder=args.offload_dir
         )
     model.eval()
     return model, tokenizer, device, device_map
@@ -203,6 +204,7 @@ class Engine:
             "architectures": list(getattr(self.model.config, "architectures", None) or []),
             "fault": self.faults.label, "fault_changes": list(self.faults.applied),
             "weight_transfer": ["region", "raw", "json"],  # what /get_weights_by_name can answer (hf_region.py)
+            "placement": hf_placement.placement(self.model, self.args.offload_dir, self.device),
         }
 
 
