@@ -37,6 +37,7 @@ class ModeEvidence:
     figures: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     params: int | None = None
     offloaded_params: int | None = None
+    resolution_bytes: int = 0  # the step of the runtime's memory figure (SGLang: 0.001 GB); 0 when exact
 
     @property
     def offloaded_bytes(self) -> int | None:
@@ -75,7 +76,7 @@ def sglang_evidence(info: Mapping[str, Any]) -> ModeEvidence:
     return ModeEvidence(resident_bytes=int(float(weight_gb) * GIB) if weight_gb is not None else None,
                         dtypes=(str(info["dtype"]),) if info.get("dtype") else (),
                         attention_backend=info.get("attention_backend"),
-                        figures={"flags": flags, "memory_usage": usage})
+                        figures={"flags": flags, "memory_usage": usage}, resolution_bytes=GIB // 1000)
 
 
 def vllm_evidence(info: Mapping[str, Any]) -> ModeEvidence:

@@ -77,6 +77,18 @@ def test_the_runs_own_no_offload_cell_is_the_baseline(tmp_path):
     assert ok.status == "pass" and ok.metrics["baseline_cell"] == "sglang-cuda-tiny-llama-none"
 
 
+def test_a_weight_memory_below_the_figures_step_proves_nothing(tmp_path):
+    options = default_options(tmp_path)
+    base = ResultRecord(run_id="r", cell="sglang-cuda-tiny-llama-none", runtime="sglang", device="cuda", model=CARD.name,
+                        offload="none", check="mode_active", status="pass", metrics={"resident_bytes": 0})
+    ResultWriter(tmp_path / "results.jsonl").write(base)
+    tiny = {"dtype": "float32", "internal_states": [{"memory_usage": {"weight": 0.0}}]}
+    none = run(tiny, offload="none", runtime="sglang")
+    assert none.status == "pass" and none.reason == "no offload: under 1.0 MiB of float32 weights resident"
+    r = run(tiny, offload="cpu_offload_gb:4", runtime="sglang", options=options)
+    assert r.status == "na" and "too little for sglang's weight memory figure (steps of 1.0 MiB)" in r.reason
+
+
 def test_an_offload_the_runtime_gives_no_evidence_for_is_not_a_pass(tmp_path):
     sglang = run({"dtype": "float32", "internal_states": [{"memory_usage": {"weight": 0.5}}]}, offload="cpu_offload_gb:4",
                  runtime="sglang", options=default_options(tmp_path))

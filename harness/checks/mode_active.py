@@ -101,7 +101,7 @@ def offload_problems(cell: Cell, ev: ModeEvidence, baseline: Mapping[str, Any] |
                     f"({ev.offloaded_params or 0} of {ev.params} parameters; offloaded: {_stores(ev)}); "
                     f"{_kib(resident)} resident, {_versus(resident, ev, baseline)}"]
     limit = _baseline_resident(ev, baseline)
-    if resident is not None and limit is not None and resident >= limit:
+    if resident is not None and limit is not None and limit >= 2 * ev.resolution_bytes and resident >= limit:
         return [f"offload: {cell.offload} asked, but {_kib(resident)} of weights are resident, "
                 f"{_versus(resident, ev, baseline)}"]
     return []
@@ -114,9 +114,13 @@ def unproven_offload(cell: Cell, ev: ModeEvidence, baseline: Mapping[str, Any] |
     if ev.resident_bytes is None:
         return (f"offload {cell.offload} not proven: the {cell.runtime} runtime reports neither where its weights "
                 "live nor their memory")
-    if _baseline_resident(ev, baseline) is None:
-        return (f"offload {cell.offload} not proven: {cell.runtime} reports {_kib(ev.resident_bytes)} of weight memory, "
+    limit = _baseline_resident(ev, baseline)
+    if limit is None:
+        return (f"offload {cell.offload} not proven: {cell.runtime} reports {_resident(ev)} of weight memory, "
                 "but this run has no passing no-offload cell of the model to compare it with")
+    if limit < 2 * ev.resolution_bytes:
+        return (f"offload {cell.offload} not proven: the no-offload cell holds {_kib(limit)} of weights, too little "
+                f"for {cell.runtime}'s weight memory figure (steps of {_kib(ev.resolution_bytes)}) to show a saving")
     return None
 
 
@@ -155,9 +159,18 @@ def _summary(cell: Cell, ev: ModeEvidence, baseline: Mapping[str, Any] | None) -
     dtype = f"{', '.join(ev.dtypes) or cell.dtype} weights"
     attention = f", attention {ev.attention_backend}" if ev.attention_backend else ""
     if cell.offload == "none":
-        return f"no offload: {_kib(ev.resident_bytes)} of {dtype} resident{attention}"
+        return f"no offload: {_resident(ev)} of {dtype} resident{attention}"
     return (f"offload {cell.offload} active: {_kib(ev.offloaded_bytes)} offloaded ({_stores(ev)}), "
             f"{_kib(ev.resident_bytes)} resident vs {_kib(_baseline_resident(ev, baseline))} without offload; {dtype}{attention}")
+
+
+def _resident(ev: ModeEvidence) -> str:
+    """``481.2 KiB``; ``under 1.0 MiB`` below the figure's step; ``an unreported amount`` when not given."""
+    if ev.resident_bytes is None:
+        return "an unreported amount"
+    if ev.resident_bytes < ev.resolution_bytes:
+        return f"under {_kib(ev.resolution_bytes)}"
+    return _kib(ev.resident_bytes)
 
 
 def _stores(ev: ModeEvidence) -> str:
