@@ -56,6 +56,10 @@ class PairedSpec:
         if needed is None or power is None or (prompts >= needed and power >= self.power):
             return None
         assert self.min_detectable_drop is not None and self.assumed_discordance is not None
+        if prompts >= needed:  # the approximation says enough; the exact test, discrete, falls short
+            return (f"{prompts} prompts give the exact test {power:.2%} power to detect a {self.min_detectable_drop:.3g} "
+                    f"accuracy drop, below the card's {self.power:.0%} (α {self.alpha:g}, discordance "
+                    f"{self.assumed_discordance:.3g}; Connor's approximation asks >= {needed})")
         return (f"{prompts} prompts cannot detect a {self.min_detectable_drop:.3g} accuracy drop: that needs >= {needed} "
                 f"(α {self.alpha:g}, power {self.power:.0%}, discordance {self.assumed_discordance:.3g}); "
                 f"power with {prompts}: {power:.2%}")

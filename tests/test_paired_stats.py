@@ -60,6 +60,8 @@ def test_a_card_states_the_drop_and_gets_the_prompts_it_needs_and_a_shortfall_wa
     warning = spec.shortfall(12)
     assert warning.startswith("12 prompts cannot detect a 0.05 accuracy drop: that needs >= 122 (α 0.05, power 80%")
     assert PairedSpec.from_mapping({}, "c").pairs_needed() is None and PairedSpec().shortfall(3) is None
+    exact_short = PairedSpec(min_detectable_drop=0.1).shortfall(60)  # Connor: 60 suffice; the exact test has 73%
+    assert exact_short.startswith("60 prompts give the exact test 72.90% power to detect a 0.1 accuracy drop, below the card's 80%")
 
 
 @pytest.mark.parametrize("accuracy, expect", [
