@@ -86,6 +86,7 @@ def test_the_html_report_shows_the_paired_test_the_power_figure_and_the_warning(
     warnings = Warnings()
     warnings.feed(html)
     assert warnings.found == ["tiny-llama accuracy: " + records(out)[(DISK, "accuracy")]["metrics"]["power_warning"]]
+    assert "> warning: tiny-llama accuracy: 12 prompts cannot detect a 0.25 accuracy drop" in (out / "summary.md").read_text()
 
 
 def test_none_and_disk_cells_pass_mode_active_with_their_evidence(run):
