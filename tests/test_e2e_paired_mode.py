@@ -98,7 +98,12 @@ def test_none_and_disk_cells_pass_mode_active_with_their_evidence(run):
     assert disk["metrics"]["offloaded_to_disk_bytes"] > 0 and disk["metrics"]["baseline_cell"] == NONE
     assert disk["metrics"]["resident_bytes"] + disk["metrics"]["offloaded_bytes"] == none["metrics"]["resident_bytes"]
     assert disk["details"]["evidence"]["device_map_targets"]["disk"] > 0
-    assert parse_report((out / "index.html").read_text()).results[(DISK, "mode_active")] == "pass"
+    page = parse_report((out / "index.html").read_text())
+    assert page.results[(DISK, "mode_active")] == "pass"
+    shown = page.figures[f"{DISK}::mode_active"]
+    assert shown["asked"] == "disk · float32" and shown["computes in"] == "float32 · sdpa"
+    assert shown["offloaded"] == "289 KiB (disk 289 KiB; 18 of 21 parameters)"
+    assert shown["resident"] == f"192 KiB (no-offload cell {NONE}: 481 KiB)" and shown["process memory"].startswith("rss ")
 
 
 def test_an_offload_made_inert_on_purpose_fails_with_its_evidence(run):
