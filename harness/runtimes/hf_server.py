@@ -23,12 +23,16 @@ import torch
 try:  # run as a script: the sibling modules; imported as harness.runtimes.hf_server: the package's
     import hf_chaos  # test-only failure injection, inert unless HARNESS_HF_CHAOS is set
     import hf_faults  # test-only weight faults, inert unless HARNESS_HF_FAULT is set
-    import hf_placement  # where the weights really live (the mode_active check's evidence)
     import hf_region  # tensors written into the harness's shared-memory region
 except ImportError:  # pragma: no cover - depends on how this file is loaded
-    from harness.runtimes import hf_chaos, hf_faults, hf_placement, hf_region
+    from harness.runtimes import hf_chaos, hf_faults, hf_region
 
 FAULT_ENV = hf_faults.FAULT_ENV
+
+try:  # where the weights really live: the mode_active check's evidence (same two ways of loading as above)
+    import hf_placement
+except ImportError:  # pragma: no cover - depends on how this file is loaded
+    from harness.runtimes import hf_placement
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,10 +95,12 @@ def load_model(args: argparse.Namespace):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    # the test-only inert_offload fault loads everything onto the device yet keeps the device map it was
+    # asked for, as a runtime that ignores its offload flag still reports it (the mode_active check's target)
     if args.offload == "none" or hf_faults.inert_offload(os.environ.get(FAULT_ENV, "")):
         model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
         device_map = {"": device} if args.offload == "none" else offload_device_map(args.model, device, args.offload)
-    else:  # (the inert_offload fault reports the map it was asked for and loads as above)
+    else:
         device_map = offload_device_map(args.model, device, args.offload)
         args.offload_dir = args.offload_dir or tempfile.mkdtemp(prefix="hf-offload-")
         model = AutoModelForCausalLM.from_pretrained(
