@@ -18,7 +18,7 @@ from harness.results import ResultRecord
 from reports.diff import RunDiff
 from reports.environment import Environment, build_environment
 from reports.drift import as_number
-from reports.figures import Fact, facts, number, sampled, seconds
+from reports.figures import Fact, facts, number, sampled, seconds, size
 from reports.overview import Folded, Heatmap, RowLike, fold, heatmap
 from reports.portability import PortabilitySection
 from reports.redact import Redactor
@@ -239,6 +239,8 @@ def figure(rec: ResultRecord) -> str:
         return shown if covered is None or covered >= 1.0 else f"{sampled(covered)} · {shown}"
     if "max_abs_delta" in m:
         return f"max|Δ| {number(m['max_abs_delta'])}"
+    if rec.check == "mode_active" and m.get("offloaded_bytes") is not None:
+        return f"{size(m['offloaded_bytes']) or '0 B'} offloaded"
     first = next(iter(facts(rec.check, m, {})), None)
     return f"{first.label} {first.value}" if first else rec.status
 

@@ -21,6 +21,8 @@ from harness.checks.base import CheckContext
 from harness.lifecycle import processes_with_env
 from harness.matrix import Cell
 from harness.reference import FAULT_ENV, REFERENCE_DIR_ENV, default_options
+from harness.results import read_results
+from reports.data import figure
 from tests.htmlgrid import parse_report
 
 pytestmark = pytest.mark.e2e
