@@ -106,6 +106,8 @@ def test_none_and_disk_cells_pass_mode_active_with_their_evidence(run):
     assert shown["asked"] == "disk · float32" and shown["computes in"] == "float32 · sdpa"
     assert shown["offloaded"] == "289 KiB (disk 289 KiB; 18 of 21 parameters)"
     assert shown["resident"] == f"192 KiB (no-offload cell {NONE}: 481 KiB)" and shown["process memory"].startswith("rss ")
+    grid = {r.cell: figure(r) for r in read_results(out / "results.jsonl").records if r.check == "mode_active"}
+    assert (grid[NONE], grid[DISK]) == ("0 B offloaded", "289 KiB offloaded")  # the figure in the grid
 
 
 def test_an_offload_made_inert_on_purpose_fails_with_its_evidence(run):
