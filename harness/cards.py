@@ -10,6 +10,8 @@ from typing import Any, final
 import yaml
 
 from harness.errors import ConfigError
+from harness.pairedspec import KEYS as PAIRED_KEYS
+from harness.pairedspec import PairedSpec
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "models" / "cards"
 FACTS_DIR = Path(__file__).resolve().parent.parent / "models" / "facts"
@@ -201,6 +203,7 @@ class ModelCard:
     card_path: Path | None = None
     accuracy_sets: tuple[AccuracySet, ...] = ()
     logprob: LogprobSpec = LogprobSpec()
+    paired: PairedSpec = PairedSpec()  # accuracy vs the reference cell: alpha, the drop to detect (pairedspec.py)
 
     @property
     def sets(self) -> tuple[AccuracySet, ...]:
@@ -241,6 +244,7 @@ class ModelCard:
             raise ConfigError(f"{where}: unknown field(s) {extra}; known fields: {sorted(allowed)}")
         name = _req_str(data, "name", where)
         accuracy = data.get("accuracy") or {}
+        _known_accuracy_keys(accuracy, where)
         parity = data.get("parity") or {}
         threshold = float(accuracy.get("threshold", 0.9))
         if not 0.0 <= threshold <= 1.0:
@@ -265,6 +269,7 @@ class ModelCard:
             description=str(data.get("description", "")),
             accuracy_sets=sets if isinstance(data.get("facts"), list) else (),
             logprob=LogprobSpec.from_mapping(data.get("logprob"), where),
+            paired=PairedSpec.from_mapping(accuracy, where),
         )
 
 
@@ -305,6 +310,12 @@ def _accuracy_sets(value: Any, where: str, threshold: float, max_new_tokens: int
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: 'facts' names a set twice in {names}; list each set once")
     return sets
+
+
+def _known_accuracy_keys(accuracy: Any, where: str) -> None:
+    known = ("threshold", "max_new_tokens", *PAIRED_KEYS)
+    if not isinstance(accuracy, Mapping) or set(accuracy) - set(known):
+        raise ConfigError(f"{where}: 'accuracy' takes {{{', '.join(known)}}}, got {accuracy!r}")
 
 
 def _req_str(data: Mapping[str, Any], key: str, where: str) -> str:

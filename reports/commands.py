@@ -63,6 +63,7 @@ def verdict_lines(outcome: ReportOutcome, limit: int = 20) -> list[str]:
         lines.append(f"  {f.kind}{where}: {f.reason}")
     if len(outcome.data.blockers) > limit:
         lines.append(f"  ... and {len(outcome.data.blockers) - limit} more (see the report)")
+    lines += [f"  warning: {w}" for w in outcome.data.warnings]
     return [outcome.redactor.text(line) for line in lines]
 
 

@@ -18,7 +18,7 @@ from harness.results import ResultRecord
 from reports.diff import RunDiff
 from reports.environment import Environment, build_environment
 from reports.drift import as_number
-from reports.figures import Fact, facts, number, sampled, seconds
+from reports.figures import Fact, facts, number, sampled, seconds, size
 from reports.overview import Folded, Heatmap, RowLike, fold, heatmap
 from reports.portability import PortabilitySection
 from reports.redact import Redactor
@@ -189,6 +189,7 @@ class ReportData:
     portability: PortabilitySection | None = None  # from portability.json, when the run has one
     causes: tuple[CauseGroup, ...] = ()  # failures grouped by reason (root cause read from the log), most cells first
     heatmap: Heatmap = Heatmap((), (), ())
+    warnings: tuple[str, ...] = ()  # e.g. fact sets too small for the card's min_detectable_drop, one per model
 
     @property
     def ran_grids(self) -> tuple[ModelGrid, ...]:
@@ -238,6 +239,8 @@ def figure(rec: ResultRecord) -> str:
         return shown if covered is None or covered >= 1.0 else f"{sampled(covered)} · {shown}"
     if "max_abs_delta" in m:
         return f"max|Δ| {number(m['max_abs_delta'])}"
+    if rec.check == "mode_active" and m.get("offloaded_bytes") is not None:
+        return f"{size(m['offloaded_bytes']) or '0 B'} offloaded"
     first = next(iter(facts(rec.check, m, {})), None)
     return f"{first.label} {first.value}" if first else rec.status
 
@@ -261,7 +264,14 @@ def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_no
                       run.skipped_lines, _notes(run), tuple(sorted({w for r in records for w in r.workarounds})),
                       dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       heatmap=heatmap({g.model: [_rowlike(r) for r in g.rows] for g in grids}, signoff.coverage.states),
-                      causes=tuple(group_failures(records)))
+                      causes=tuple(group_failures(records)), warnings=power_warnings(records))
+
+
+def power_warnings(records: Sequence[ResultRecord]) -> tuple[str, ...]:
+    """One line per model whose accuracy prompts are too few for the card's ``min_detectable_drop``."""
+    found = {r.model: str(r.metrics["power_warning"]) for r in records
+             if r.check == "accuracy" and (r.metrics or {}).get("power_warning")}
+    return tuple(f"{model} accuracy: {text}" for model, text in sorted(found.items()))
 
 
 def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], str], waived: Mapping[tuple[str, str], str],

@@ -80,7 +80,32 @@ def _accuracy(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], s
     if len(sets) > 1:
         out += [Fact(f"set {s}", f"{number(m.get(f'{s}.correct'))}/{number(m.get(f'{s}.total'))}"
                                  f" (needs {percent(m.get(f'{s}.threshold'))})") for s in sets]
-    return out, {"correct", "total", "pass_rate", "stderr", "threshold"}
+    return out + _paired(m), {"correct", "total", "pass_rate", "stderr", "threshold", *PAIRED_KEYS}
+
+
+PAIRED_KEYS = ("reference_correct", "paired_lost", "paired_gained", "paired_p_drop", "paired_p_two_sided", "paired_alpha",
+               "reference_cell", "reference_source", "reference_origin", "min_detectable_drop", "power_target",
+               "assumed_discordance", "prompts_needed", "power_at_prompts", "power_warning", "paired_unavailable")
+
+
+def _paired(m: Mapping[str, Any]) -> list[Fact]:
+    """The accuracy check's comparison with its reference cell and the card's power plan."""
+    out = []
+    if "paired_lost" in m:
+        out.append(Fact("vs reference", f"{number(m['paired_lost'])} lost, {number(m.get('paired_gained'))} gained · "
+                                        f"exact McNemar p(drop) {number(m.get('paired_p_drop'))} "
+                                        f"(α {number(m.get('paired_alpha'))}; two-sided p {number(m.get('paired_p_two_sided'))})"))
+        out.append(Fact("reference answers", f"{number(m.get('reference_correct'))}/{number(m.get('total'))} right · "
+                                             f"{_reference(m)}"))
+    if m.get("paired_unavailable"):
+        out.append(Fact("vs reference", f"not compared: {m['paired_unavailable']}"))
+    if "prompts_needed" in m:
+        out.append(Fact("detectable drop", f"{number(m.get('min_detectable_drop'))} needs ≥ {number(m['prompts_needed'])} "
+                                           f"prompts for power {percent(m.get('power_target'))}; power with "
+                                           f"{number(m.get('total'))}: {percent(m.get('power_at_prompts'))}"))
+    if m.get("power_warning"):
+        out.append(Fact("warning", str(m["power_warning"])))
+    return out
 
 
 def _weight_parity(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], set[str]]:
@@ -163,12 +188,43 @@ _REFERENCE_HOW = {"cache": "read from the reference store", "computed": "booted 
                   "self": "this cell's own answers", "golden": ""}
 
 
+def _mode_active(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], set[str]]:
+    """Where the weights are against the no-offload cell: ``offloaded  289 KiB (disk 289 KiB; 18 of 21 parameters)``."""
+    stores = "; ".join(f"{k[len('offloaded_to_'):-len('_bytes')]} {size(v)}" for k, v in m.items()
+                       if k.startswith("offloaded_to_") and as_number(v))
+    moved = f"{number(m.get('offloaded_params'))} of {number(m.get('params'))} parameters" if m.get("params") else ""
+    base = f"no-offload cell {m['baseline_cell']}: {size(m.get('baseline_resident_bytes'))}" if m.get("baseline_cell") else ""
+    memory = " · ".join(f"{k[len('process_'):-len('_bytes')].replace('_', ' ')} {size(v)}" for k, v in m.items()
+                        if k.startswith("process_") and k.endswith("_bytes"))
+    out = [Fact("asked", " · ".join(str(m[k]) for k in ("asked_offload", "asked_dtype") if m.get(k))),
+           Fact("offloaded", f"{size(m.get('offloaded_bytes'))} ({'; '.join(p for p in (stores, moved) if p)})"
+                if m.get("offloaded_bytes") is not None else ""),
+           Fact("resident", f"{size(m.get('resident_bytes'))}" + (f" ({base})" if base else "")
+                if m.get("resident_bytes") is not None else ""),
+           Fact("computes in", " · ".join(str(m[k]) for k in ("runtime_dtypes", "attention_backend") if m.get(k))),
+           Fact("process memory", memory)]
+    used = {k for k in m if k.startswith(("offloaded_", "process_", "baseline_", "asked_"))}
+    return out, used | {"offloaded_bytes", "resident_bytes", "params", "offloaded_params", "runtime_dtypes", "attention_backend"}
+
+
+def size(value: Any) -> str:
+    """Bytes for people: ``295936`` → ``289 KiB``, ``None`` → ``""``."""
+    v = as_number(value)
+    if v is None:
+        return ""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if v >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{int(v)} B"
+
+
 def _none(m: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[list[Fact], set[str]]:
     return [], set()
 
 
 _BY_CHECK: Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[list[Fact], set[str]]]] = {
-    "accuracy": _accuracy, "weight_parity": _weight_parity, "logprob_parity": _logprob_parity}
+    "accuracy": _accuracy, "weight_parity": _weight_parity, "logprob_parity": _logprob_parity,
+    "mode_active": _mode_active}
 
 
 def _label(key: str) -> str:

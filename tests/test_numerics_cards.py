@@ -103,21 +103,29 @@ class Answers:
             out.append(Generation(p, text, (), ()))
         return out
 
+    def server_info(self):
+        return {}
 
-def accuracy(wrong: set[str]):
+
+def accuracy(wrong: set[str], store: Path):
+    """The check on the reference cell with an empty reference store: its own answers are the reference
+    (nothing discordant), so only the thresholds judge."""
     card = ModelCard.from_mapping({**BASE, "facts": [{"set": "world", "threshold": 0.9},
                                                      {"set": "arithmetic", "threshold": 0.5, "shots": 4}]}, "x")
-    ctx = CheckContext(Cell("hf", "cpu", "x", "none"), card, Path("."), Answers(wrong), "transformers")
-    return CHECK.run(ctx)
+    ctx = CheckContext(Cell("hf", "cpu", "x", "none"), card, store, Answers(wrong), "transformers")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_REFERENCE_DIR", str(store / "reference"))
+        return CHECK.run(ctx)
 
 
-def test_each_set_is_judged_by_its_own_threshold_with_its_standard_error():
-    ok = accuracy(set())
+def test_each_set_is_judged_by_its_own_threshold_with_its_standard_error(tmp_path):
+    ok = accuracy(set(), tmp_path / "1")
     assert ok.status == "pass" and ok.metrics["world.pass_rate"] == 1.0 and ok.metrics["arithmetic.total"] == 24
+    assert ok.metrics["reference_source"] == "self" and ok.metrics["paired_lost"] == 0
     arith = [f.prompt for f in load_facts(FACTS_DIR / "arithmetic.yaml")][4:14]
-    bad = accuracy(set(arith))  # 10/24 wrong: 58 % >= 50 %, still passes
+    bad = accuracy(set(arith), tmp_path / "2")  # 10/24 wrong: 58 % >= 50 %, still passes
     assert bad.status == "pass" and bad.metrics["arithmetic.stderr"] > 0
-    worse = accuracy(set(arith) | {"The capital of France is", "The capital of Peru is"})  # world: 10/12 < 90 %
+    worse = accuracy(set(arith) | {"The capital of France is", "The capital of Peru is"}, tmp_path / "3")  # world: 10/12 < 90 %
     assert worse.status == "fail" and worse.reason.startswith("wrong-answer: world 10/12 correct (83% ± 11%)")
     assert "arithmetic" not in worse.reason and "'The capital of France is' -> ' 0\\n'" in worse.reason
 

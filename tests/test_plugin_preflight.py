@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.causes import CauseGroup, group_failures
+from harness.checks import CHECKS
 
 FIX = "install it (pip install sglang==0.5.23) or point --runtime-python sglang=PATH at its venv"
 
@@ -41,13 +42,13 @@ def test_one_line_with_the_fix_red_cells_and_no_boot(matrix_suite, tmp_path, emp
                                     "--harness-out", str(out), "--harness-progress", "-rfE")
     text = result.stdout.str()
     assert result.ret == 1
-    result.assert_outcomes(errors=6)
+    result.assert_outcomes(errors=2 * len(CHECKS.names()))
     assert [line for line in result.outlines if line.startswith("harness: runtime")] == [
         f"harness: runtime sglang cannot run: {_cause(empty_python)}"]
     assert "Traceback" not in text and "PreflightError" not in text and "lifecycle.py" not in text
     assert "ERROR at setup" not in text  # no ERRORS section repeating each check
     recs = _records(out)
-    assert len(recs) == 6 and {r["status"] for r in recs} == {"error"}
+    assert len(recs) == 2 * len(CHECKS.names()) and {r["status"] for r in recs} == {"error"}
     assert {r["reason"] for r in recs} == {f"preflight: {_cause(empty_python)}"}
     assert group_failures(recs) == [CauseGroup(f"preflight: {_cause(empty_python)}",
                                                ("sglang-cpu-tiny-llama-none", "sglang-cpu-tiny-qwen2-moe-none"))]

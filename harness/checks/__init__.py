@@ -8,5 +8,6 @@ CHECKS: Registry[Check] = Registry("check")
 CHECKS.register("accuracy", "harness.checks.accuracy:CHECK")
 CHECKS.register("weight_parity", "harness.checks.weight_parity:CHECK", aliases=("weights",))
 CHECKS.register("logprob_parity", "harness.checks.logprob_parity:CHECK", aliases=("logprobs",))
+CHECKS.register("mode_active", "harness.checks.mode_active:CHECK", aliases=("mode",))
 
 __all__ = ["CHECKS", "Check", "CheckContext", "CheckResult"]

@@ -1,4 +1,6 @@
-"""Accuracy: each of the card's prompt sets, greedy, must contain its expected answers often enough."""
+"""Accuracy: each of the card's prompt sets, greedy, must contain its expected answers often enough,
+and the cell must not answer significantly fewer of them right than its reference cell (the exact
+McNemar test on the same prompts, harness/checks/accuracy_paired.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +10,10 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from harness.cards import AccuracySet, ModelCard
+from harness.checks import accuracy_paired
 from harness.checks.base import CheckContext, CheckResult
 from harness.client import Generation, RuntimeClient
+from harness.errors import HarnessError
 from harness.facts import Fact, load_facts
 from harness.matrix import Cell
 
@@ -88,7 +92,26 @@ class AccuracyCheck:
         sets = ctx.card.sets
         asked = [questions(s) for s in sets]
         scored = [score_set(s, qs, gens) for s, qs, gens in zip(sets, asked, ask_sets(ctx.client, sets, asked))]
-        return _verdict(scored)
+        return _paired(ctx, asked, scored, _verdict(scored))
+
+
+def _paired(ctx: CheckContext, asked: Sequence[Sequence[Question]], scored: Sequence[dict[str, Any]],
+            result: CheckResult) -> CheckResult:
+    """``result`` with the paired comparison against the reference cell and the card's power plan added;
+    significantly fewer right answers than the reference fails the check."""
+    answers = [a for s in scored for a in s["answers"]]
+    try:
+        refs, entries = accuracy_paired.reference_answers(ctx, ctx.card.sets, [[q.prompt for q in qs] for qs in asked])
+    except HarnessError as exc:  # no reference here: the threshold verdict stands, the result says why
+        return dataclasses.replace(result, metrics={**result.metrics, **accuracy_paired.unavailable(ctx.card, len(answers), exc)})
+    ref_ok = [a["ok"] for s, qs, g in zip(ctx.card.sets, asked, refs) for a in score_set(s, qs, g)["answers"]]
+    metrics, rows, why = accuracy_paired.compare(ctx.card, [a["ok"] for a in answers], ref_ok,
+                                                 [a["prompt"] for a in answers], entries)
+    details = {**result.details, "paired": rows}
+    if why is None:
+        return dataclasses.replace(result, metrics={**result.metrics, **metrics}, details=details)
+    reason = f"{result.reason} | {why}" if result.status == "fail" else f"wrong-answer: {why}"
+    return CheckResult("fail", reason, {**result.metrics, **metrics}, details)
 
 
 def _verdict(scored: Sequence[dict[str, Any]]) -> CheckResult:

@@ -271,6 +271,18 @@ def _hidden(name: str, live: Callable[[str], torch.Tensor | None]) -> bool:
 VIEWS: dict[str, SGLangView] = {"sglang_layout": SGLangView(), "vocab_padding_garbage": SGLangView(pad_value=0.01)}
 
 
+# ---- load faults: change how hf_server.py loads, not the weights ------------------------------
+
+LOAD_FAULTS: dict[str, str] = {
+    "inert_offload": "offload asked for but every weight loaded on the device (the device map reported as asked)",
+}
+
+
+def inert_offload(spec: str) -> bool:
+    """Whether ``spec`` (HARNESS_HF_FAULT) asks hf_server.py to ignore its offload mode silently."""
+    return "inert_offload" in (n.strip() for n in spec.split(","))
+
+
 # ---- the fault set of one server -------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -294,13 +306,14 @@ class FaultSet:
 def apply_faults(model: torch.nn.Module, spec: str) -> FaultSet:
     """Apply the comma list ``spec`` to the loaded model; an unknown name exits, listing the known ones."""
     names = tuple(n.strip() for n in spec.split(",") if n.strip())
-    unknown = [n for n in names if _fault(n) is None and n not in VIEWS]
+    unknown = [n for n in names if _fault(n) is None and n not in VIEWS and n not in LOAD_FAULTS]
     if unknown:
-        raise SystemExit(f"unknown {FAULT_ENV} fault(s) {unknown}; known: {', '.join([*FAULTS, *VIEWS])}, "
+        raise SystemExit(f"unknown {FAULT_ENV} fault(s) {unknown}; known: {', '.join([*FAULTS, *VIEWS, *LOAD_FAULTS])}, "
                          f"and per layer: {', '.join(f'{n}@LAYER' for n in LAYER_FAULTS)}")
     views = [VIEWS[n] for n in names if n in VIEWS]
     if len(views) > 1:
         raise SystemExit(f"{FAULT_ENV}: pick one of the views {', '.join(VIEWS)}, got {names}")
     with torch.no_grad():
-        applied = tuple(fault(model) for fault in map(_fault, names) if fault is not None)
+        applied = tuple(LOAD_FAULTS[n] if n in LOAD_FAULTS else _fault(n)(model)  # type: ignore[misc]
+                        for n in names if n not in VIEWS)
     return FaultSet(names, applied, views[0] if views else None)

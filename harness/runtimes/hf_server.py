@@ -31,6 +31,11 @@ except ImportError:  # pragma: no cover - depends on how this file is loaded
 
 FAULT_ENV = hf_faults.FAULT_ENV
 
+try:  # where the weights really live: the mode_active check's evidence (same two ways of loading as above)
+    import hf_placement
+except ImportError:  # pragma: no cover - depends on how this file is loaded
+    from harness.runtimes import hf_placement
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,14 +97,16 @@ def load_model(args: argparse.Namespace):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    if args.offload == "none":
+    # the test-only inert_offload fault loads everything onto the device yet keeps the device map it was
+    # asked for, as a runtime that ignores its offload flag still reports it (the mode_active check's target)
+    if args.offload == "none" or hf_faults.inert_offload(os.environ.get(FAULT_ENV, "")):
         model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
-        device_map = {"": device}
+        device_map = {"": device} if args.offload == "none" else offload_device_map(args.model, device, args.offload)
     else:
         device_map = offload_device_map(args.model, device, args.offload)
-        folder = args.offload_dir or tempfile.mkdtemp(prefix="hf-offload-")
+        args.offload_dir = args.offload_dir or tempfile.mkdtemp(prefix="hf-offload-")
         model = AutoModelForCausalLM.from_pretrained(
-            args.model, dtype=dtype, device_map=device_map, offload_folder=folder
+            args.model, dtype=dtype, device_map=device_map, offload_folder=args.offload_dir
         )
     model.eval()
     return model, tokenizer, device, device_map
@@ -214,6 +221,7 @@ class Engine:
             "architectures": list(getattr(self.model.config, "architectures", None) or []),
             "fault": self.faults.label, "fault_changes": list(self.faults.applied),
             "weight_transfer": ["region", "raw", "json"],  # what /get_weights_by_name can answer (hf_region.py)
+            "placement": hf_placement.placement(self.model, self.args.offload_dir, self.device),
         }
 
 

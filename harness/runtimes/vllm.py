@@ -143,6 +143,14 @@ class OpenAIClient:
         except (requests.RequestException, ValueError):
             return {}
 
+    def mode_info(self) -> dict[str, Any]:
+        """The resolved config (dev mode's ``/server_info``, JSON) and the version, for the mode_active check."""
+        try:
+            info = self.session.get(f"{self.base_url}/server_info", params={"config_format": "json"}, timeout=30).json()
+        except (requests.RequestException, ValueError):
+            info = {}
+        return {**self.server_info(), **(info if isinstance(info, dict) else {})}
+
     def _model(self) -> str:
         if not hasattr(self, "_model_id"):
             models = self.session.get(f"{self.base_url}/v1/models", timeout=30).json()
