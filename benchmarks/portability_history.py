@@ -181,10 +181,14 @@ class CheckRun:
     seconds: float
 
 
-def run_check(source: Path, runtime: str, checker_args: Sequence[str] = (), timeout: float = 900.0) -> CheckRun:
-    """Run ``python -m harness.portability --source DIR --no-probe --json`` on an unpacked release."""
-    with tempfile.TemporaryDirectory(prefix="porthist-", dir=source.parent) as scratch:
-        out = Path(scratch) / "result.json"
+def run_check(source: Path, runtime: str, checker_args: Sequence[str] = (), *, scratch: Path | None = None,
+              timeout: float = 900.0) -> CheckRun:
+    """Run ``python -m harness.portability --source DIR --no-probe --json`` on an unpacked release.
+
+    The JSON goes to a temporary directory under ``scratch`` (default: beside ``source``), removed after.
+    """
+    with tempfile.TemporaryDirectory(prefix="porthist-", dir=scratch or source.parent) as tmp:
+        out = Path(tmp) / "result.json"
         command = [sys.executable, "-m", "harness.portability", "--runtime", runtime, "--source", str(source),
                    "--no-probe", "--json", str(out), *checker_args]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -294,14 +298,15 @@ def evaluate(case: HistoryCase, buggy: CheckRun, fixed: CheckRun) -> CaseOutcome
 
 
 def run_history(cases: Iterable[HistoryCase], source: Callable[[str, str], Path],
-                checker_args: Sequence[str] = (), log: Callable[[str], None] = print) -> list[CaseOutcome]:
+                checker_args: Sequence[str] = (), log: Callable[[str], None] = print,
+                scratch: Path | None = None) -> list[CaseOutcome]:
     """Check every release the cases name (each once) and evaluate each case."""
     runs: dict[tuple[str, str], CheckRun] = {}
 
     def run_of(runtime: str, version: str) -> CheckRun:
         if (runtime, version) not in runs:
             path = source(runtime, version)
-            runs[(runtime, version)] = run = run_check(path, runtime, checker_args)
+            runs[(runtime, version)] = run = run_check(path, runtime, checker_args, scratch=scratch)
             log(f"  checked {runtime} {version}: {len(run.findings)} finding(s) in {run.seconds:.1f}s")
         return runs[(runtime, version)]
 
