@@ -315,12 +315,12 @@ def run_history(cases: Iterable[HistoryCase], source: Callable[[str, str], Path]
 
 def render(outcomes: Sequence[CaseOutcome]) -> str:
     """The table and the totals line."""
-    lines = [f"{'case':<46} {'buggy -> fixed':<26} {'platforms':<10} {'result':<8} false-alarm"]
+    lines = [f"{'case':<46} {'buggy -> fixed':<26} {'platforms':<12} {'result':<8} false-alarm"]
     for o in outcomes:
         c = o.case
         result = "caught" if o.caught else "MISSED"
         result += " (chain)" if o.via_chain else ""
-        lines.append(f"{c.id:<46} {c.buggy + ' -> ' + c.fixed:<26} {','.join(c.platforms):<10} {result:<8} "
+        lines.append(f"{c.id:<46} {c.buggy + ' -> ' + c.fixed:<26} {','.join(c.platforms):<12} {result:<8} "
                      f"{'yes' if o.false_alarms else 'no'}")
         for f in o.found[:2]:
             lines.append(f"    found: {f['rule']} {f['path']}:{f['line']} {f['symbol']} on {'/'.join(f['platforms'])}")
@@ -362,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     chosen = [c for c in cases if not args.only or c.id in args.only]
-    print(f"portability history: {len(chosen)} case(s), checker at {_git_head() or 'unknown commit'}")
+    print(f"portability history: {len(chosen)} case(s), checker at {_git_head() or 'unknown commit'}"
+          f"{', checker args ' + ' '.join(args.checker_arg) if args.checker_arg else ''}")
     outcomes = run_history(chosen, lambda r, v: release_source(r, v, args.cache), args.checker_arg)
     print(render(outcomes))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
