@@ -18,6 +18,7 @@ import, ...). Prints one row per case and ``caught X / N, false alarms Y``, and 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import datetime as dt
 import json
@@ -235,6 +236,56 @@ def release_source(runtime: str, version: str, cache: Path = WHEEL_CACHE) -> Pat
     return target
 
 
+def _imports_of(path: Path, symbol: str, package_counts: bool = True) -> list[tuple[int, bool]]:
+    """(line, unguarded at module level) of each import in ``path`` that names ``symbol``.
+
+    ``import pkg`` counts for ``pkg.name`` only when ``package_counts`` (not when the package is
+    there and only the name is missing).
+    """
+    if not path.is_file():
+        return []
+    found: list[tuple[int, bool]] = []
+
+    def visit(node: ast.AST, bare: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                module = child.module  # `from torch.cuda.memory import X` names X, not every torch.cuda.memory.*
+                hit = module == symbol or module.startswith(symbol + ".") or any(
+                    _related(f"{module}.{a.name}", symbol) for a in child.names)
+            elif isinstance(child, ast.Import):
+                hit = any(a.name == symbol or a.name.startswith(symbol + ".")
+                          or package_counts and symbol.startswith(a.name + ".") for a in child.names)
+            else:
+                visit(child, bare and isinstance(child, (ast.Expr, ast.Assign)))
+                continue
+            if hit:
+                found.append((child.lineno, bare))
+
+    visit(ast.parse(path.read_text(errors="replace")), True)
+    return found
+
+
+def verify_case(case: HistoryCase, buggy: Path, fixed: Path) -> list[str]:
+    """Problems with the case against the unpacked releases (empty when the case holds).
+
+    ``buggy`` must import ``symbol`` at ``line`` (at module level unless ``when: call``, or under
+    the case's ``guard``); ``fixed`` must not import it bare at module level any more.
+    """
+    problems, package_counts = [], "missing-name" not in case.mechanism
+    at_line = [bare for line, bare in _imports_of(buggy / case.file, case.symbol, package_counts)
+               if line == case.line]
+    if not at_line:
+        problems.append(f"{case.id}: {case.buggy} has no import of {case.symbol} at {case.file}:{case.line}")
+    elif case.when == "import" and not case.guard and not at_line[0]:
+        problems.append(f"{case.id}: the import at {case.file}:{case.line} in {case.buggy} is not bare at module "
+                        f"level; give its guard or mark it when: call")
+    still = [line for line, bare in _imports_of(fixed / case.file, case.symbol, package_counts) if bare]
+    if still:
+        problems.append(f"{case.id}: {case.fixed} still imports {case.symbol} bare at module level "
+                        f"({case.file}:{still[0]}); is it really fixed there?")
+    return problems
+
+
 def why_missed(case: HistoryCase, run: CheckRun) -> list[str]:
     """What the check would have needed to report this case, from the case and the run."""
     reasons = []
@@ -341,13 +392,16 @@ def _git_head() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the history validation; 0 when it ran (whatever it found), 2 on bad usage."""
+    """Run the history validation; 0 when it ran (whatever it found), 1 when --verify fails, 2 on bad usage."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=Path, default=CASES_FILE, help="case YAML (default: %(default)s)")
     parser.add_argument("--cache", type=Path, default=WHEEL_CACHE, help="wheel cache (default: %(default)s)")
     parser.add_argument("--only", action="append", default=[], metavar="ID", help="run only this case; repeatable")
     parser.add_argument("--checker-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for `harness portability` (e.g. --checker-arg=--strict); repeatable")
+    parser.add_argument("--verify", action="store_true",
+                        help="only check each case against its two releases (import at file:line in buggy, "
+                             "gone from module level in fixed); exit 1 when one does not hold")
     parser.add_argument("--json", type=Path, metavar="OUT",
                         help="result JSON (default: benchmarks/results/<time>-portability-history.json)")
     args = parser.parse_args(argv)
@@ -362,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     chosen = [c for c in cases if not args.only or c.id in args.only]
+    if args.verify:
+        problems = [p for c in chosen for p in verify_case(c, release_source(c.runtime, c.buggy, args.cache),
+                                                          release_source(c.runtime, c.fixed, args.cache))]
+        print("\n".join(problems) or f"{len(chosen)} case(s) hold on their releases")
+        return 1 if problems else 0
     print(f"portability history: {len(chosen)} case(s), checker at {_git_head() or 'unknown commit'}"
           f"{', checker args ' + ' '.join(args.checker_arg) if args.checker_arg else ''}")
     outcomes = run_history(chosen, lambda r, v: release_source(r, v, args.cache), args.checker_arg)

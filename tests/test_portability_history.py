@@ -13,7 +13,7 @@ import yaml
 
 from benchmarks.portability_history import (CASES_FILE, MECHANISMS, CheckRun, HistoryCase, evaluate, load_cases,
                                             matches, release_source, render, reported_via_chain, run_history,
-                                            why_missed)
+                                            verify_case, why_missed)
 
 DATA = Path(__file__).resolve().parent / "data" / "portability_history"
 TRIMMED_CASES = DATA / "cases.yaml"
@@ -135,3 +135,17 @@ def test_history_on_trimmed_trees(tmp_path: Path) -> None:
                         ["--package", "sglang"], log=lambda _: None, scratch=tmp_path)
     assert whole[0].caught and not whole[0].false_alarms
     assert list(tmp_path.iterdir()) == []  # the checker's JSON is removed
+
+
+def test_verify_holds_on_the_trimmed_trees_and_catches_a_wrong_case() -> None:
+    cases = {c.id: c for c in load_cases(TRIMMED_CASES)}
+    buggy, fixed = DATA / "sglang-1.0", DATA / "sglang-1.1"
+    assert [p for c in cases.values() for p in verify_case(c, buggy, fixed)] == []
+    direct = cases["trim-direct-import"]
+    assert "has no import of sgl_kernel.dsv3_router_gemm at sglang/srt/models/tiny_moe.py:4" in \
+        verify_case(HistoryCase.from_mapping({**_CASE, "id": "x", "file": direct.file, "line": 4,
+                                              "symbol": direct.symbol}, "t"), buggy, fixed)[0]
+    assert "1.1 still imports sgl_kernel.dsv3_router_gemm bare at module level" in \
+        " ".join(verify_case(direct, buggy, buggy))  # the buggy tree given as the fixed release
+    # `import torch` in the fixed allocator is not the missing `_cuda_*` name
+    assert verify_case(cases["trim-missing-name-torch"], buggy, fixed) == []
