@@ -303,8 +303,9 @@ def why_missed(case: HistoryCase, run: CheckRun) -> list[str]:
         reasons.append(f"`{top}` is not in the accelerator list: derive per-platform packages from the "
                        f"distribution's extras (it is not installed on {where})")
     elif set(case.platforms) <= found[1]:
-        reasons.append(f"the profile declares `{found[0]}` importable on {', '.join(ordered(found[1]))}, but on "
-                       f"{where} that build lacks `{case.symbol}`: needs per-name availability")
+        reasons.append(f"the profile declares `{found[0]}` importable on {', '.join(ordered(found[1]))}, so "
+                       f"`{case.symbol}` is not flagged on {where}, where it breaks: needs availability per "
+                       f"name and per platform build")
     if case.guard:
         reasons.append(f"guard `{case.guard}` admits {', '.join(case.platforms)}")
     if "transitive" in case.mechanism and case.chain:
