@@ -118,7 +118,7 @@ def test_a_missed_case_says_what_the_check_needs() -> None:
     assert "outside the scanned packages" not in not_installed
 
 
-def test_an_unpacked_release_is_used_without_download(tmp_path: Path) -> None:
+def test_an_unpacked_release_is_used_without_download() -> None:
     assert release_source("sglang", "1.0", DATA) == DATA / "sglang-1.0"
 
 
