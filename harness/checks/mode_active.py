@@ -37,6 +37,9 @@ class ModeActiveCheck:
         return None
 
     def run(self, ctx: CheckContext) -> CheckResult:
+        if ctx.options is not None and ctx.cell.device in ctx.options.simulate and ctx.cell.offload == "cpu":
+            return CheckResult("na", f"a simulated {ctx.cell.device} cell runs on the CPU, where cpu offload has "
+                                     "nowhere to move the weights: the mode cannot be shown active", {}, {})
         mode_info = getattr(ctx.client, "mode_info", None)
         info = mode_info() if mode_info is not None else ctx.client.server_info()
         ev = read_evidence(ctx.cell.runtime, info)
