@@ -8,7 +8,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from harness.portability.facts import ModuleFacts
 from harness.portability.finding import Finding
@@ -17,6 +17,7 @@ from harness.portability.platforms import PlatformSet
 from harness.portability.predicates import ConditionEvaluator, NameClassifier
 from harness.portability.profile import RuntimeProfile
 from harness.portability.rules import RuleContext, all_findings
+from harness.portability.severity import Ranker
 from harness.portability.suppress import apply_markers, scan_markers
 from harness.portability.walker import FactWalker
 
@@ -50,6 +51,7 @@ class Analysis:
     warnings: tuple[str, ...]
     import_reach: Mapping[str, PlatformSet] = dataclasses.field(default_factory=dict)
     markers: Mapping[str, Mapping[int, str]] = dataclasses.field(default_factory=dict)
+    ranker: Optional[Ranker] = None  # ranks findings found later (the import probe's)
 
 
 def source_modules(root: Path, packages: Sequence[str]) -> list[SourceModule]:
@@ -89,7 +91,7 @@ def module_facts(source: SourceModule, profile: RuntimeProfile, classifier: Name
     """Parse one module and walk it."""
     facts = ModuleFacts(source.module, source.relpath, source.is_package)
     try:
-        text = source.path.read_text(encoding="utf-8")
+        text = source.path.read_text(encoding="utf-8-sig")  # a BOM at the start is not code
         tree = ast.parse(text, filename=str(source.path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         facts.error = f"{source.relpath}: cannot parse: {exc}"
@@ -160,6 +162,7 @@ def analyse_tree(
         warnings=tuple(warnings),
         import_reach={m: platforms_of(rules.import_reach, m) for m in modules},
         markers={path: lines for path, lines in markers.items() if lines},
+        ranker=rules.ranker,
     )
 
 

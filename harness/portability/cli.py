@@ -9,7 +9,8 @@ from pathlib import Path
 
 from harness.portability.baseline import Baseline
 from harness.portability.check import PortabilityOptions, run_portability
-from harness.portability.finding import Finding
+from harness.portability.finding import SEVERITIES, Finding
+from harness.portability.formats import RENDERERS
 from harness.portability.locate import RuntimeLocateError
 from harness.portability.platforms import PLATFORMS
 from harness.portability.probe import ProbeError
@@ -25,7 +26,9 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
         prog=prog,
         description="Statically check a serving runtime for accelerator-only imports, names and "
                     "attributes bound only on some platforms, and probe that every module imports "
-                    "with accelerator packages hidden. Exits 1 when a finding is not in the baseline.",
+                    "with accelerator packages hidden. Each finding is ranked breaks / option / latent by how a "
+                    "platform reaches it; exits 1 when a new finding (not in the baseline) has a "
+                    "--fail-on severity.",
     )
     parser.add_argument("--runtime", default="sglang", choices=PROFILES.names(),
                         help="runtime profile (default: sglang)")
@@ -54,11 +57,19 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="also report reads under non-platform tests (configuration choices)")
     parser.add_argument("--jobs", type=int, metavar="N", help="parser processes (default: CPU count)")
+    parser.add_argument("--fail-on", default="breaks", metavar="SEVERITIES",
+                        help=f"comma-separated severities whose new findings fail the check, from "
+                             f"{','.join(SEVERITIES)} (default: breaks)")
+    parser.add_argument("--format", choices=("text", *RENDERERS), default="text",
+                        help="stdout format: text (grouped by file), lines (path:line: rule message) or "
+                             "github (workflow annotations); --json writes the record besides")
+    parser.add_argument("--path-prefix", default="", metavar="DIR/",
+                        help="prefix for paths in lines/github output, e.g. python/ in an SGLang checkout")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the check; 0 when every finding is baselined or suppressed, 1 otherwise, 2 on bad usage."""
+    """Run the check; 1 when a new finding has a ``--fail-on`` severity (breaks), 0 otherwise, 2 on bad usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -68,13 +79,14 @@ def main(argv: list[str] | None = None) -> int:
             baseline=args.baseline, probe=args.probe, probe_platform=args.probe_platform,
             probe_module_timeout=args.probe_module_timeout, probe_timeout=args.probe_timeout,
             strict=args.strict, jobs=args.jobs,
+            fail_on=[s.strip() for s in args.fail_on.split(",") if s.strip()],
         )
         result = run_portability(options)
     except (ValueError, KeyError, FileNotFoundError, RuntimeLocateError, ProbeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_text(result))
+    print(render_text(result) if args.format == "text" else RENDERERS[args.format](result, args.path_prefix))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     if args.write_baseline:
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         Baseline.of(findings).write(args.write_baseline)
         print(f"wrote {len(Baseline.of(findings).keys)} key(s) to {args.write_baseline}")
         return EXIT_OK
-    return EXIT_NEW_FINDINGS if result["counts"]["new"] else EXIT_OK
+    return EXIT_NEW_FINDINGS if result["counts"]["failing"] else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -6,12 +6,21 @@ import ast
 from typing import Any, Callable, Literal
 
 from harness.portability.facts import AttrUse, ClassFacts, ImportSite, ModuleFacts
-from harness.portability.platforms import ALL, PlatformSet
+from harness.portability.platforms import ALL, NONE, Condition, PlatformSet
 from harness.portability.predicates import ConditionEvaluator
 from harness.portability.syntax import fields, hasattr_guards, parameters
 
 ScopeKind = Literal["module", "class", "function"]
-Use = tuple[str, int, PlatformSet, bool, bool, "str | None"]  # NameUse fields, as a cheap tuple
+Use = tuple[str, int, PlatformSet, bool, bool, "str | None", PlatformSet]  # NameUse fields, as a cheap tuple
+_SELECTS_AT_MOST = 2  # a test true on at most this many platforms names them: `if _is_npu or _is_cpu:`
+
+
+def selects(cond: Condition, branch: bool) -> PlatformSet:
+    """Platforms a branch explicitly sends here: ``if _is_npu:`` selects {npu}; ``if not _is_npu:`` nothing."""
+    if not cond.decided:
+        return NONE
+    chosen = cond.may_true if branch else cond.may_false
+    return chosen if 0 < len(chosen) <= _SELECTS_AT_MOST else NONE
 
 
 class Scope:
@@ -33,11 +42,12 @@ class ExpressionWalker:
     ``ctx``: platforms where the current code can run, from real checks (``if
     _is_cuda:``, ``forward_npu``). ``hint``: platforms the enclosing names suggest
     (``_forward_aiter``); it narrows reads only. ``conditional``: the code also sits
-    under a test that is not about platforms.
+    under a test that is not about platforms. ``selected``: platforms a platform test or a
+    dispatch method explicitly sends to the current code (``elif _is_npu:``, ``forward_npu``).
     """
 
     _SAVED = ("scope", "ctx", "import_time", "guarded", "conditional", "cls", "self_name",
-              "safe_attrs", "named", "hint", "owner")
+              "safe_attrs", "named", "hint", "owner", "selected")
 
     def __init__(self, facts: ModuleFacts, evaluator: ConditionEvaluator) -> None:
         self.facts = facts
@@ -55,6 +65,7 @@ class ExpressionWalker:
         self.hint: PlatformSet = ALL
         self.scope = Scope("module", None)
         self.module_uses: list[Use] = []
+        self.selected: PlatformSet = NONE
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements (see ``FactWalker``)."""
@@ -107,7 +118,8 @@ class ExpressionWalker:
     def load(self, name: str, line: int) -> None:
         """Record a read of ``name``, resolved when its scope closes."""
         self.scope.pending.append(
-            (name, line, self.ctx & self.hint, self.import_time, self.conditional, self.owner)
+            (name, line, self.ctx & self.hint, self.import_time, self.conditional, self.owner,
+             self.selected & self.ctx)
         )
 
     def record_import(self, module: str, name: str | None, line: int) -> None:
@@ -175,7 +187,8 @@ class ExpressionWalker:
                 cls.method_refs.append((node.attr, self.ctx & self.hint, self.owner))
             elif isinstance(node.ctx, ast.Load) and node.attr not in self.safe_attrs and self.ctx:
                 cls.loads.append(AttrUse(
-                    node.attr, node.lineno, self.ctx & self.hint, self.conditional, self.owner
+                    node.attr, node.lineno, self.ctx & self.hint, self.conditional, self.owner,
+                    self.selected & self.ctx,
                 ))
         self.expr(value)
 
@@ -224,13 +237,15 @@ class ExpressionWalker:
         self.expr(test)
         cond = self.ev.evaluate(test).within(self.ctx)
         pos, neg = hasattr_guards(test, self.self_name)
-        ctx, safe, conditional = self.ctx, self.safe_attrs, self.conditional
+        ctx, safe, conditional, selected = self.ctx, self.safe_attrs, self.conditional, self.selected
         self.conditional = conditional or not cond.decided
         self.ctx, self.safe_attrs = cond.may_true, safe | pos
+        self.selected = selects(cond, True) or selected
         on_true()
         self.ctx, self.safe_attrs = cond.may_false, safe | neg
+        self.selected = selects(cond, False) or selected
         on_false()
-        self.ctx, self.safe_attrs, self.conditional = ctx, safe, conditional
+        self.ctx, self.safe_attrs, self.conditional, self.selected = ctx, safe, conditional, selected
         return cond, pos, neg
 
     def _lambda(self, node: ast.Lambda) -> None:

@@ -34,6 +34,7 @@ class NameUse:
     import_time: bool
     conditional: bool
     owner: str | None = None
+    selected: PlatformSet = NONE  # platforms a platform test or dispatch method sends here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class AttrUse:
     ctx: PlatformSet
     conditional: bool
     owner: str | None = None
+    selected: PlatformSet = NONE
 
 
 # A reference to a function or method: (name, platforms, enclosing top-level function or method).

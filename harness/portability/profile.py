@@ -101,6 +101,8 @@ _FIELD_DOCS = {
     "distribution": "pip distribution whose version is reported",
     "packages": "dotted packages analysed by default",
     "entry_packages": "packages whose direct children the runtime imports on every platform",
+    "start_modules": "modules the runtime imports at start on every platform (server entry points)",
+    "option_modules": "mapping module prefix -> the user choice it needs, e.g. '--quantization {name}'",
     "accelerator_packages": "mapping import prefix -> platforms where it imports",
     "exact_predicates": "mapping predicate name -> platforms where it is true",
     "platform_tokens": "mapping name-token regex -> platforms a predicate implies",
@@ -125,6 +127,8 @@ class RuntimeProfile:
     packages: tuple[str, ...]
     accelerator_packages: Mapping[str, PlatformSet]
     entry_packages: tuple[str, ...] = ()
+    start_modules: tuple[str, ...] = ()
+    option_modules: Mapping[str, str] = dataclasses.field(default_factory=dict)
     exact_predicates: Mapping[str, PlatformSet] = dataclasses.field(
         default_factory=lambda: dict(_EXACT_PREDICATES)
     )
@@ -176,7 +180,7 @@ class RuntimeProfile:
             current = getattr(self, key)
             where = f"{source}: {key}"
             if isinstance(current, Mapping):
-                changes[key] = {**current, **_mapping(value, where, key == "dispatch_fallbacks")}
+                changes[key] = {**current, **_mapping(value, where, key in _PLAIN_MAPPINGS)}
             elif isinstance(current, tuple):
                 changes[key] = tuple(_strings(value, where))
             elif isinstance(current, bool):
@@ -184,6 +188,9 @@ class RuntimeProfile:
             else:
                 changes[key] = str(value)
         return dataclasses.replace(self, **changes)
+
+
+_PLAIN_MAPPINGS = frozenset({"dispatch_fallbacks", "option_modules"})
 
 
 def _mapping(value: Any, where: str, plain: bool) -> dict[str, Any]:
@@ -238,6 +245,18 @@ class ProfileRegistry:
         return tuple(sorted(self._profiles))
 
 
+_SGLANG_OPTIONS = {
+    "sglang.srt.layers.quantization": "--quantization {name}",
+    "sglang.srt.layers.attention": "--attention-backend {name}",
+    "sglang.srt.layers.moe": "a MoE runner ({name})",
+    "sglang.srt.layers.deep_gemm_wrapper": "DeepGEMM (CUDA)",
+    "sglang.srt.models": "a {name} model",
+    "sglang.srt.speculative": "--speculative-algorithm ({name})",
+    "sglang.srt.lora": "--enable-lora ({name})",
+    "sglang.srt.disaggregation": "--disaggregation-mode ({name})",
+    "sglang.srt.distributed": "a parallel setup ({name})",
+}
+
 PROFILES = ProfileRegistry()
 PROFILES.register(RuntimeProfile(
     name="sglang",
@@ -245,12 +264,18 @@ PROFILES.register(RuntimeProfile(
     packages=("sglang.srt.models", "sglang.srt.layers"),
     accelerator_packages=dict(_ACCELERATOR_PACKAGES),
     entry_packages=("sglang.srt.models",),
+    start_modules=("sglang.launch_server", "sglang.srt.entrypoints.http_server", "sglang.srt.entrypoints.engine",
+                   "sglang.srt.model_executor.model_runner", "sglang.srt.managers.scheduler",
+                   "sglang.srt.managers.tp_worker", "sglang.srt.model_loader.loader"),
+    option_modules=_SGLANG_OPTIONS,
 ))
 PROFILES.register(RuntimeProfile(
     name="vllm",
     distribution="vllm",
     packages=("vllm.model_executor.models", "vllm.model_executor.layers"),
     entry_packages=("vllm.model_executor.models",),
+    option_modules={"vllm.model_executor.layers.quantization": "--quantization {name}",
+                    "vllm.model_executor.models": "a {name} model"},
     accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm._C": _GPU, "vllm._moe_C": _GPU,
                           "vllm._rocm_C": _ROCM, "vllm._flashmla_C": _CUDA},
     dispatch_methods={**_DISPATCH_METHODS, "forward_oot": _NPU, "forward_tpu": frozenset()},

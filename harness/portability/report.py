@@ -6,7 +6,7 @@ import collections
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from harness.portability.baseline import Baseline
-from harness.portability.finding import RULES, Finding
+from harness.portability.finding import RULES, SEVERITIES, Finding
 
 SCHEMA = "harness.portability/1"
 Status = Literal["new", "baselined", "suppressed"]
@@ -30,12 +30,20 @@ def build_result(
     analysis: Mapping[str, Any],
     probe: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    fail_on: Sequence[str] = ("breaks",),
 ) -> dict[str, Any]:
-    """Assemble the record a report section or ``--json`` consumes."""
+    """Assemble the record a report section or ``--json`` consumes.
+
+    A finding fails the check when it is new and its severity is in ``fail_on`` (``failing``).
+    """
     listed = list(findings)
     records = [{**f.to_dict(), "status": status_of(f, baseline)} for f in listed]
+    for record in records:
+        record["failing"] = record["status"] == "new" and record["severity"] in fail_on
     statuses = collections.Counter(r["status"] for r in records)
     by_rule = collections.Counter(r["rule"] for r in records if r["status"] != "suppressed")
+    by_severity = collections.Counter(r["severity"] for r in records if r["status"] != "suppressed")
+    new_by_severity = collections.Counter(r["severity"] for r in records if r["status"] == "new")
     return {
         "schema": SCHEMA,
         "runtime": runtime,
@@ -50,7 +58,11 @@ def build_result(
             "suppressed": statuses["suppressed"],
             "keys": len({r["key"] for r in records}),
             "by_rule": {rule: by_rule[rule] for rule in RULES if by_rule[rule]},
+            "by_severity": {severity: by_severity[severity] for severity in SEVERITIES},
+            "new_by_severity": {severity: new_by_severity[severity] for severity in SEVERITIES},
+            "failing": sum(1 for r in records if r["failing"]),
         },
+        "fail_on": list(fail_on),
         "findings": records,
         "probe": dict(probe) if probe is not None else None,
         "stale_baseline": baseline.stale(listed),
@@ -78,18 +90,22 @@ def render_text(result: Mapping[str, Any]) -> str:
 
 
 def _file_lines(records: list[Mapping[str, Any]]) -> list[str]:
-    grouped: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    grouped: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = {}
     for record in sorted(records, key=lambda r: r["line"]):
-        grouped.setdefault((record["rule"], record["symbol"], record["status"]), []).append(record)
+        key = (record["rule"], record["symbol"], record["status"], record.get("severity", "breaks"))
+        grouped.setdefault(key, []).append(record)
     out = []
-    for (rule, symbol, status), same in grouped.items():
+    for (rule, symbol, status, severity), same in grouped.items():
         first = same[0]
         where = ",".join(str(r["line"]) for r in same[:5]) + (",…" if len(same) > 5 else "")
         platforms = "/".join(sorted({p for r in same for p in r["platforms"]}, key=_order))
         mark = "" if status == "new" else f"  ({status}"
         mark += f": {first['suppressed']})" if status == "suppressed" else (")" if mark else "")
-        out.append(f"  {where:>9}  {rule:<21}  {symbol}  [{platforms}] at {first['when']} time{mark}")
+        out.append(f"  {where:>9}  {severity:<6}  {rule:<21}  {symbol}  [{platforms}] at {first['when']} "
+                   f"time{mark}")
         out.append(f"  {'':>9}  {first['hint']}")
+        if first.get("reach"):
+            out.append(f"  {'':>9}  reach: {first['reach']}")
     return out
 
 
@@ -118,8 +134,12 @@ def _probe_lines(probe: Mapping[str, Any] | None, expected: Sequence[str]) -> li
 def _summary(result: Mapping[str, Any]) -> str:
     counts = result["counts"]
     analysis = result["analysis"]
+    severities = counts.get("by_severity", {})
+    ranked = ", ".join(f"{severities.get(s, 0)} {s}" for s in SEVERITIES)
+    fail_on = "/".join(result.get("fail_on", ("breaks",)))
     return (
         f"{counts['findings']} finding(s): {counts['new']} new, {counts['baselined']} baselined, "
-        f"{counts['suppressed']} suppressed — {analysis.get('files', 0)} files analysed in "
+        f"{counts['suppressed']} suppressed; by severity: {ranked}; {counts.get('failing', counts['new'])} "
+        f"fail the check (new and {fail_on}) — {analysis.get('files', 0)} files analysed in "
         f"{analysis.get('seconds', 0):.1f}s"
     )

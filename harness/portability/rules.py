@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Iterator, Mapping
 
 from harness.portability.callers import owner_reach, run_platforms
@@ -12,6 +13,7 @@ from harness.portability.graph import ImportGraph, Reach, platforms_of
 from harness.portability.platforms import ALL, NONE, PlatformSet, ordered
 from harness.portability.predicates import NameClassifier
 from harness.portability.profile import RuntimeProfile
+from harness.portability.severity import Ranker
 
 _MAX_REEXPORT_HOPS = 5
 
@@ -28,7 +30,13 @@ class RuleContext:
     modules: Mapping[str, ModuleFacts]
     import_reach: Reach
     run_reach: Reach
+    ranker: Ranker
     strict: bool = False
+
+    @functools.cached_property
+    def classes(self) -> dict[str, tuple[ModuleFacts, ClassFacts]]:
+        """Every analysed class by dotted name."""
+        return {f"{m.module}.{c.qualname}": (m, c) for m in self.modules.values() for c in m.classes}
 
     @classmethod
     def build(cls, profile: RuntimeProfile, modules: Mapping[str, ModuleFacts], *, strict: bool = False) -> RuleContext:
@@ -37,9 +45,10 @@ class RuleContext:
         graph = ImportGraph.build(
             modules, profile.entry_packages,
             lambda module: classifier.name_platforms(module.replace(".", "_")) or ALL,
+            profile.start_modules,
         )
         return cls(profile, modules, graph.reach(import_time_only=True),
-                   graph.reach(import_time_only=False), strict)
+                   graph.reach(import_time_only=False), Ranker.build(profile, graph), strict)
 
 
 def _names(platforms: PlatformSet) -> str:
@@ -70,7 +79,7 @@ def accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
                     f"`{found[0]}` only imports on {_names(found[1])}{_via(rules, facts, affected)}: "
                     f"import it inside the function that uses it, under a platform check, "
                     f"or in try/except ImportError",
-                )
+                ).ranked(*rules.ranker.at_import(facts.module, affected))
 
 
 def _via(rules: RuleContext, facts: ModuleFacts, affected: PlatformSet) -> str:
@@ -87,19 +96,45 @@ def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
     for facts in rules.modules.values():
         reached = platforms_of(rules.run_reach, facts.module)
         callers = owner_reach(facts) if facts.uses else {}
+        constructed = _constructed(rules, facts) if facts.uses else {}
         for use in facts.uses:
             bound = facts.bindings.get(use.name, NONE)
             if not bound or (use.conditional and not use.import_time and not rules.strict):
                 continue
-            ctx = run_platforms(callers, use.owner, use.ctx)
+            ctx = run_platforms(callers, use.owner, use.ctx) & _owner_class(constructed, use.owner)
             affected = (ctx - bound - facts.star_ctx) & reached
             if affected:
-                yield Finding.create(
+                finding = Finding.create(
                     "platform-unbound-name", facts.path, use.line, use.name, affected,
                     f"`{use.name}` is bound only on {_names(bound)}; bind it on every platform "
                     f"(e.g. `else: {use.name} = None`) or read it under the same platform check",
                     "import" if use.import_time else "call",
                 )
+                yield finding.ranked(*_rank(rules, facts.module, affected, use.import_time, use.owner, use.selected))
+
+
+def _rank(rules: RuleContext, module: str, affected: PlatformSet, import_time: bool,
+          owner: str | None, selected: PlatformSet) -> tuple[str, str, str | None]:
+    if import_time:
+        return rules.ranker.at_import(module, affected)
+    return rules.ranker.at_call(module, affected, owner, selected)
+
+
+def _constructed(rules: RuleContext, facts: ModuleFacts) -> dict[str, PlatformSet]:
+    """Where each class of ``facts`` can have instances: ``__init__`` raising off CUDA makes it {cuda}."""
+    index = rules.classes
+    found = {}
+    for cls in facts.classes:
+        lineage = _lineage(facts, cls, index, rules.modules)
+        found[cls.qualname] = next((c.init_platforms for c in lineage if c.init_platforms is not None), ALL)
+    return found
+
+
+def _owner_class(constructed: Mapping[str, PlatformSet], owner: str | None) -> PlatformSet:
+    """Platforms where the method ``owner`` (``Cls.method``) can run on an instance."""
+    if owner is None or "." not in owner:
+        return ALL
+    return constructed.get(owner.rpartition(".")[0], ALL)
 
 
 def imported_name_findings(rules: RuleContext) -> Iterator[Finding]:
@@ -119,7 +154,7 @@ def imported_name_findings(rules: RuleContext) -> Iterator[Finding]:
                     f"import raises ImportError elsewhere; import it under the same platform "
                     f"check or bind it on every platform in `{site.module}`",
                     "import" if site.import_time else "call",
-                )
+                ).ranked(*_rank(rules, facts.module, affected, site.import_time, None, NONE))
 
 
 def _platform_bound_source(site: ImportSite, modules: Mapping[str, ModuleFacts]) -> ModuleFacts | None:
@@ -133,7 +168,7 @@ def _platform_bound_source(site: ImportSite, modules: Mapping[str, ModuleFacts])
 
 def platform_attr_findings(rules: RuleContext) -> Iterator[Finding]:
     """``self.x`` read where no assignment of ``x`` in the class or its bases can have run."""
-    index = {f"{m.module}.{c.qualname}": (m, c) for m in rules.modules.values() for c in m.classes}
+    index = rules.classes
     for facts in rules.modules.values():
         callers = owner_reach(facts)
         for cls in facts.classes:
@@ -169,7 +204,7 @@ def _class_attr_findings(
                 f"every platform in __init__ (e.g. `self.{use.attr} = None`) or read it under "
                 f"the same platform check",
                 "call",
-            )
+            ).ranked(*rules.ranker.at_call(facts.module, affected, use.owner, use.selected))
 
 
 def _lineage(

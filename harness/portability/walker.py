@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from harness.portability.expressions import ExpressionWalker, Scope
+from harness.portability.expressions import ExpressionWalker, Scope, selects
 from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
@@ -48,11 +48,11 @@ class FactWalker(ExpressionWalker):
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements; returns where the end is reached (early exits narrow it)."""
-        saved = self.ctx, self.safe_attrs, self.conditional
+        saved = self.ctx, self.safe_attrs, self.conditional, self.selected
         for stmt in stmts:
             self.stmt(stmt)
         reached = self.ctx
-        self.ctx, self.safe_attrs, self.conditional = saved
+        self.ctx, self.safe_attrs, self.conditional, self.selected = saved
         return reached
 
     def stmt(self, node: ast.stmt) -> None:
@@ -67,8 +67,10 @@ class FactWalker(ExpressionWalker):
         cond, pos, neg = self.branches(node.test, lambda: self.block(node.body), lambda: self.block(node.orelse))
         if terminates(node.body):
             self._narrow(cond.may_false, neg)
+            self.selected = selects(cond, False) or self.selected
         if terminates(node.orelse):
             self._narrow(cond.may_true, pos)
+            self.selected = selects(cond, True) or self.selected
 
     def _narrow(self, ctx: PlatformSet, safe: frozenset[str]) -> None:
         """Restrict the rest of the block after an early exit.
@@ -157,6 +159,8 @@ class FactWalker(ExpressionWalker):
         saved = self.enter(Scope("function", self.scope, params))
         outer_locals, self.ev.locals = self.ev.locals, {}
         self.ctx &= platforms
+        if platforms != ALL:
+            self.selected = platforms  # forward_npu: the platform's own dispatch calls it
         self.named &= self.hinted(node.name)
         self.hint = self.named
         self.import_time = self.conditional = False
