@@ -57,8 +57,9 @@ def test_a_new_finding_fails_with_where_and_how_and_is_written_per_runtime(suite
     result = run(suite, out, "hf,sglang,vllm")
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     result.stdout.fnmatch_lines([
-        "*sglang 0.5.23: 1 new portability finding(s) not in the baseline (shipped baseline for sglang 0.5.23)*",
-        "*sglang/srt/models/bad_model.py:3  accel-import  flashinfer.rmsnorm  [[]rocm/npu/xpu/cpu[]]*",
+        "*sglang 0.5.23: 1 new portability finding(s) ranked breaks, not in the baseline (shipped baseline for sglang 0.5.23)*",
+        "*sglang/srt/models/bad_model.py:3  breaks  accel-import  flashinfer.rmsnorm  [[]rocm/npu/xpu/cpu[]]*",
+        "*reach: imported at start on {rocm, npu, xpu, cpu}: sglang.srt.models.bad_model (model registry)*",
         f"*harness portability --runtime sglang --runtime-python {sys.executable} --no-probe --write-baseline "
         f"{SHIPPED_BASELINES / 'sglang-0.5.23.json'}*",
         "*SKIPPED*hf is the transformers reference, not a serving runtime*",
