@@ -128,7 +128,20 @@ def _probe_lines(probe: Mapping[str, Any] | None, expected: Sequence[str]) -> li
     for module, count in missing.most_common(3):
         lines.append(f"probe: {count} module(s) need {module!r}, which the runtime python lacks "
                      f"(an environment problem, not a portability finding)")
+    for kind, why in _NOT_FINDINGS.items():
+        same = [f for f in probe["failures"] if f["kind"] == kind]
+        if same:
+            lines.append(f"probe: {len(same)} module(s) failed {why}, e.g. {same[0]['module']}: "
+                         f"{same[0]['exception']}: {same[0]['message'][:120]} (not portability findings)")
     return lines
+
+
+_NOT_FINDINGS = {
+    "probe-machinery": "in the import system's or the probe's own bookkeeping",
+    "error": "with an error that is not an accelerator-only import",
+    "timeout": "to import within the per-module limit",
+    "crash": "by killing the interpreter",
+}
 
 
 def _summary(result: Mapping[str, Any]) -> str:
