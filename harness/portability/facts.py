@@ -87,6 +87,7 @@ class ModuleFacts:
     classes: list[ClassFacts] = dataclasses.field(default_factory=list)
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
     star_ctx: PlatformSet = NONE
+    predicate_functions: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)
     markers: dict[int, str] = dataclasses.field(default_factory=dict)
     empty_markers: list[int] = dataclasses.field(default_factory=list)
     error: str | None = None

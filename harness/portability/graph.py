@@ -22,6 +22,7 @@ class ImportEdge:
     ctx: PlatformSet
     import_time: bool
     line: int = 0
+    guarded: bool = False  # inside try/except ImportError: a failure there is caught
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ImportGraph:
     edges: Mapping[str, tuple[ImportEdge, ...]]
     entries: Mapping[str, PlatformSet]
     starts: Mapping[str, PlatformSet] = dataclasses.field(default_factory=dict)
+    stops: Mapping[str, Mapping[str, int]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(
@@ -45,6 +47,7 @@ class ImportGraph:
         entry_packages: Sequence[str],
         orphan_platforms: Callable[[str], PlatformSet] = lambda module: ALL,
         start_modules: Sequence[str] = (),
+        stops: Mapping[str, Mapping[str, int]] | None = None,
     ) -> ImportGraph:
         """Collect edges from every module's import sites.
 
@@ -60,18 +63,20 @@ class ImportGraph:
                 for target in _targets(site.module, site.name, modules):
                     if target != facts.module:
                         edges[facts.module].append(
-                            ImportEdge(facts.module, target, site.ctx, site.import_time, site.line)
+                            ImportEdge(facts.module, target, site.ctx, site.import_time, site.line, site.guarded)
                         )
         imported = {e.target for group in edges.values() for e in group}
         starts = {m: ALL for m in modules if m.rpartition(".")[0] in entry_packages or m in start_modules}
         entries = dict(starts)
         entries.update({m: orphan_platforms(m) for m in modules if m not in imported and m not in entries})
-        return cls({k: tuple(v) for k, v in edges.items()}, entries, starts)
+        return cls({k: tuple(v) for k, v in edges.items()}, entries, starts, stops or {})
 
     def reach(self, *, import_time_only: bool, starts_only: bool = False) -> Reach:
         """For each module, the platforms it is imported on and one importer that does it.
 
-        ``starts_only`` follows only what the runtime imports at start, not orphan modules.
+        ``starts_only`` follows only what the runtime imports at start, not orphan modules, not
+        imports inside try/except ImportError (a failure there is caught, nothing breaks), and not
+        imports below one that raises on that platform (``stops``: they never run there).
         """
         found: Reach = collections.defaultdict(dict)
         queue: collections.deque[tuple[str, str]] = collections.deque()
@@ -85,6 +90,8 @@ class ImportGraph:
             for edge in self.edges.get(module, ()):
                 if platform not in edge.ctx or (import_time_only and not edge.import_time):
                     continue
+                if starts_only and (edge.guarded or edge.line > self.stops.get(module, {}).get(platform, edge.line)):
+                    continue  # caught, or below an import that already raised on this platform
                 if platform not in found[edge.target]:
                     found[edge.target][platform] = module
                     queue.append((edge.target, platform))
@@ -94,7 +101,7 @@ class ImportGraph:
     def edge(self, importer: str, target: str, platform: str) -> ImportEdge | None:
         """The import-time edge ``importer`` -> ``target`` that runs on ``platform``."""
         return next((e for e in self.edges.get(importer, ())
-                     if e.target == target and e.import_time and platform in e.ctx), None)
+                     if e.target == target and e.import_time and not e.guarded and platform in e.ctx), None)
 
     def chain(self, reach: Reach, module: str, platform: str) -> list[tuple[str, ImportEdge | None]]:
         """The importers from a start module down to ``module`` on ``platform``, first link first."""

@@ -99,6 +99,7 @@ class ConditionEvaluator:
         self.self_name: str | None = None
         self.self_attrs: Mapping[str, Condition] = {}
         self._receivers = frozenset(profile.predicate_receivers)
+        self.functions: dict[str, PlatformSet] = {}  # predicate functions by local name (``guards.py``)
 
     def learn_module_aliases(self, stmts: list[ast.stmt], ctx: PlatformSet = ALL,
                              seen: dict[str, Condition] | None = None) -> None:
@@ -189,6 +190,8 @@ class ConditionEvaluator:
     def _call(self, node: ast.Call) -> Condition | None:
         func = node.func
         if isinstance(func, ast.Name):
+            if func.id in self.functions:
+                return Condition(self.functions[func.id], ALL)
             return self.classifier.predicate(func.id)
         if isinstance(func, ast.Attribute):
             if func.attr == "find_spec" and node.args:

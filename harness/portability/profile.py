@@ -102,6 +102,7 @@ _FIELD_DOCS = {
     "packages": "dotted packages analysed by default",
     "entry_packages": "packages whose direct children the runtime imports on every platform",
     "start_modules": "modules the runtime imports at start on every platform (server entry points)",
+    "follow_imports": "also analyse every in-tree module the analysed ones import, transitively",
     "option_modules": "mapping module prefix -> the user choice it needs, e.g. '--quantization {name}'",
     "accelerator_packages": "mapping import prefix -> platforms where it imports",
     "exact_predicates": "mapping predicate name -> platforms where it is true",
@@ -128,6 +129,7 @@ class RuntimeProfile:
     accelerator_packages: Mapping[str, PlatformSet]
     entry_packages: tuple[str, ...] = ()
     start_modules: tuple[str, ...] = ()
+    follow_imports: bool = True
     option_modules: Mapping[str, str] = dataclasses.field(default_factory=dict)
     exact_predicates: Mapping[str, PlatformSet] = dataclasses.field(
         default_factory=lambda: dict(_EXACT_PREDICATES)

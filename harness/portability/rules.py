@@ -45,7 +45,7 @@ class RuleContext:
         graph = ImportGraph.build(
             modules, profile.entry_packages,
             lambda module: classifier.name_platforms(module.replace(".", "_")) or ALL,
-            profile.start_modules,
+            profile.start_modules, import_stops(profile, modules),
         )
         return cls(profile, modules, graph.reach(import_time_only=True),
                    graph.reach(import_time_only=False), Ranker.build(profile, graph), strict)
@@ -64,22 +64,53 @@ def all_findings(rules: RuleContext) -> Iterator[Finding]:
 
 
 def accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
-    """Accelerator-only imports run at import time, unguarded, on a platform where the module is imported."""
+    """Accelerator-only imports run at import time, unguarded, on a platform where the module is imported.
+
+    One finding per module, package and platform set: the first such import raises, the
+    ones below it in the same module never run (they are counted in the hint).
+    """
     for facts in rules.modules.values():
         reached = platforms_of(rules.import_reach, facts.module)
+        groups: dict[tuple[str, PlatformSet, int], list[tuple[ImportSite, str]]] = {}
         for site in facts.imports:
-            if not site.import_time or site.guarded or not (site.ctx & reached):
-                continue
-            target = f"{site.module}.{site.name}" if site.name else site.module
-            found = rules.profile.available_on(target)
-            affected = NONE if found is None else (site.ctx - found[1]) & reached
-            if found and affected:
-                yield Finding.create(
-                    "accel-import", facts.path, site.line, target, affected,
-                    f"`{found[0]}` only imports on {_names(found[1])}{_via(rules, facts, affected)}: "
-                    f"import it inside the function that uses it, under a platform check, "
-                    f"or in try/except ImportError",
-                ).ranked(*rules.ranker.at_import(facts.module, affected))
+            found = _accel_target(rules.profile, site, reached)
+            if found is not None:  # a line with a portable-ok marker stays its own finding
+                marked = site.line if site.line in facts.markers or site.line in facts.empty_markers else 0
+                groups.setdefault((found[0], found[1], marked), []).append((site, found[2]))
+        for (package, affected, _), sites in groups.items():
+            site, target = min(sites, key=lambda s: s[0].line)
+            more = f" ({len(sites) - 1} more import(s) of it below)" if len(sites) > 1 else ""
+            yield Finding.create(
+                "accel-import", facts.path, site.line, target, affected,
+                f"`{package}` only imports on {_names(rules.profile.accelerator_packages[package])}"
+                f"{_via(rules, facts, affected)}{more}: import it inside the function that uses it, "
+                f"under a platform check, or in try/except ImportError",
+            ).ranked(*rules.ranker.at_import(facts.module, affected))
+
+
+def _accel_target(profile: RuntimeProfile, site: ImportSite, reached: PlatformSet) -> tuple[str, PlatformSet, str] | None:
+    """(accelerator package, platforms the import breaks on, imported name) for an import-time site."""
+    if not site.import_time or site.guarded or not (site.ctx & reached):
+        return None
+    target = f"{site.module}.{site.name}" if site.name else site.module
+    found = profile.available_on(target)
+    affected = NONE if found is None else (site.ctx - found[1]) & reached
+    return (found[0], affected, target) if found and affected else None
+
+
+def import_stops(profile: RuntimeProfile, modules: Mapping[str, ModuleFacts]) -> dict[str, dict[str, int]]:
+    """For each module, the line of its first import that raises on each platform (accelerator-only, unguarded).
+
+    Imports below that line never run there, so what they import is not imported at start.
+    """
+    stops: dict[str, dict[str, int]] = {}
+    for facts in modules.values():
+        for site in facts.imports:
+            found = _accel_target(profile, site, ALL)
+            for platform in found[1] if found else ():
+                here = stops.setdefault(facts.module, {})
+                here[platform] = min(here.get(platform, site.line), site.line)
+    return stops
 
 
 def _via(rules: RuleContext, facts: ModuleFacts, affected: PlatformSet) -> str:

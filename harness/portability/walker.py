@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from harness.portability.expressions import ExpressionWalker, Scope, selects
 from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
+from harness.portability.guards import predicate_functions
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
     annotations,
@@ -35,6 +36,10 @@ class FactWalker(ExpressionWalker):
     def run(self, tree: ast.Module) -> ModuleFacts:
         """Walk the module and return its facts."""
         self.ev.learn_module_aliases(tree.body)
+        self.facts.predicate_functions = predicate_functions(tree.body, self.ev)
+        if self.facts.predicate_functions:
+            self.ev.functions.update(self.facts.predicate_functions)
+            self.ev.learn_module_aliases(tree.body)  # `_use_x = can_use_x()` is a predicate now
         self.lazy_annotations = future_annotations(tree)
         self.facts.functions = function_names(tree.body)
         self.block(tree.body)

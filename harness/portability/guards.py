@@ -1,0 +1,63 @@
+"""Functions that are platform tests in disguise: ``def aiter_can_use_x(): if not is_hip(): return False; ...``.
+
+Such a function can only return something truthy on some platforms, so a test that calls it
+(``if aiter_can_use_x():``, ``_use_x = aiter_can_use_x()``) is a platform check, in its own
+module and in every module that imports it by name.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Mapping
+
+from harness.portability.platforms import ALL, NONE, PlatformSet
+from harness.portability.predicates import ConditionEvaluator
+from harness.portability.syntax import Functions
+
+
+def predicate_functions(body: list[ast.stmt], evaluator: ConditionEvaluator) -> dict[str, PlatformSet]:
+    """Module-level functions whose truthy returns only run on some platforms, with those platforms."""
+    found = {}
+    for stmt in body:
+        if isinstance(stmt, Functions) and not stmt.decorator_list[1:]:
+            truthy, _ = _truthy_returns(stmt.body, ALL, evaluator)
+            if truthy != ALL:
+                found[stmt.name] = truthy
+    return found
+
+
+def _truthy_returns(stmts: list[ast.stmt], ctx: PlatformSet, ev: ConditionEvaluator) -> tuple[PlatformSet, PlatformSet]:
+    """(platforms where a possibly truthy ``return`` runs, platforms reaching the end of ``stmts``)."""
+    found = NONE
+    for stmt in stmts:
+        if not ctx:
+            break
+        if isinstance(stmt, ast.Return):
+            return found | (NONE if _falsy(stmt.value) else ctx & ev.evaluate(stmt.value).may_true), NONE
+        if isinstance(stmt, ast.Raise):
+            return found, NONE
+        if isinstance(stmt, ast.If):
+            cond = ev.evaluate(stmt.test).within(ctx)
+            yes, end_yes = _truthy_returns(stmt.body, cond.may_true, ev)
+            no, end_no = _truthy_returns(stmt.orelse, cond.may_false, ev)
+            found, ctx = found | yes | no, end_yes | end_no
+        elif isinstance(stmt, ast.Try):
+            inner, end = _truthy_returns(stmt.body + stmt.orelse, ctx, ev)
+            for handler in stmt.handlers:
+                more, handler_end = _truthy_returns(handler.body, ctx, ev)
+                inner, end = inner | more, end | handler_end
+            found, ctx = found | inner, end
+        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)):
+            found |= _truthy_returns(stmt.body, ctx, ev)[0]  # the loop or block may also fall through
+        elif isinstance(stmt, (*Functions, ast.ClassDef)):
+            continue
+    return found, ctx
+
+
+def _falsy(value: ast.expr | None) -> bool:
+    return value is None or (isinstance(value, ast.Constant) and not value.value)
+
+
+def imported_predicates(aliases: Mapping[str, str], known: Mapping[str, PlatformSet]) -> dict[str, PlatformSet]:
+    """``from m import f as g`` where ``m.f`` is a predicate function: ``{"g": platforms}``."""
+    return {bound: known[target] for bound, target in aliases.items() if target in known}
