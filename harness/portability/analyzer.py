@@ -98,10 +98,12 @@ def module_source(root: Path, module: str) -> SourceModule | None:
 
 
 def imported_sources(root: Path, facts: Iterable[ModuleFacts], known: set[str], top: str) -> list[SourceModule]:
-    """In-tree modules ``facts`` import (and their parent packages) that are not in ``known`` yet."""
+    """In-tree modules ``facts`` import at module level (and their parent packages), not in ``known`` yet."""
     wanted: set[str] = set()
     for module in facts:
         for site in module.imports:
+            if not site.import_time:
+                continue  # a lazy import inside a function runs only when it is called
             names = [site.module, f"{site.module}.{site.name}"] if site.name else [site.module]
             for name in names:
                 parts = name.split(".")
@@ -210,7 +212,8 @@ def _with_imported_predicates(root: Path, facts: list[ModuleFacts], profile: Run
     classifier = NameClassifier(profile)
     result = []
     for module in facts:
-        imported = imported_predicates(module.aliases, known)
+        imported = {name: where for name, where in imported_predicates(module.aliases, known).items()
+                    if classifier.predicate(name) is None}  # `is_hip` is known by its name already
         source = module_source(root, module.module) if imported else None
         result.append(module_facts(source, profile, classifier, imported) if source is not None else module)
     return result

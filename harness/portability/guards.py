@@ -21,7 +21,7 @@ def predicate_functions(body: list[ast.stmt], evaluator: ConditionEvaluator) -> 
     for stmt in body:
         if isinstance(stmt, Functions) and not stmt.decorator_list[1:]:
             truthy, _ = _truthy_returns(stmt.body, ALL, evaluator)
-            if truthy != ALL:
+            if truthy and truthy != ALL:  # a function that never returns a truthy value is no test
                 found[stmt.name] = truthy
     return found
 
