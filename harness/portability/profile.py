@@ -248,8 +248,8 @@ class ProfileRegistry:
 
 
 _SGLANG_OPTIONS = {
-    "sglang.srt.layers.quantization": "--quantization {name}",
-    "sglang.srt.layers.attention": "--attention-backend {name}",
+    "sglang.srt.layers.quantization": "a quantization method ({name})",
+    "sglang.srt.layers.attention": "an attention backend ({name})",
     "sglang.srt.layers.moe": "a MoE runner ({name})",
     "sglang.srt.layers.deep_gemm_wrapper": "DeepGEMM (CUDA)",
     "sglang.srt.models": "a {name} model",
@@ -276,7 +276,7 @@ PROFILES.register(RuntimeProfile(
     distribution="vllm",
     packages=("vllm.model_executor.models", "vllm.model_executor.layers"),
     entry_packages=("vllm.model_executor.models",),
-    option_modules={"vllm.model_executor.layers.quantization": "--quantization {name}",
+    option_modules={"vllm.model_executor.layers.quantization": "a quantization method ({name})",
                     "vllm.model_executor.models": "a {name} model"},
     accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm._C": _GPU, "vllm._moe_C": _GPU,
                           "vllm._rocm_C": _ROCM, "vllm._flashmla_C": _CUDA},

@@ -44,6 +44,8 @@ class Ranker:
         if hit:
             platform = ordered(hit)[0]
             return "breaks", f"imported at start on {_names(hit)}: {self.chain(module, platform)}", None
+        if self.orphan(module):
+            return "latent", "no module of the runtime imports it", None
         option = self.option_for(module)
         if option is not None:
             return "option", f"imported only with {option}", option
@@ -57,10 +59,16 @@ class Ranker:
             platform = ordered(hit)[0]
             return ("breaks", f"{_names(hit)} is sent to {where} by its own platform check or dispatch; "
                               f"{self.chain(module, platform)}", None)
+        if self.orphan(module):
+            return "latent", "no module of the runtime imports it", None
         option = self.option_for(module)
         if option is not None:
             return "option", f"called in {where}, used only with {option}", option
         return "latent", f"no platform check or dispatch sends {_names(affected)} to {where}", None
+
+    def orphan(self, module: str) -> bool:
+        """Whether no analysed module imports ``module`` at all (and the runtime does not start it)."""
+        return module in self.graph.entries and module not in self.graph.starts
 
     def option_for(self, module: str) -> str | None:
         """The user choice a module belongs to: ``sglang.srt.layers.quantization.gguf`` -> ``--quantization gguf``."""
