@@ -1,0 +1,33 @@
+from reachrt.utils import is_cuda, is_npu
+
+_is_cuda = is_cuda()
+_is_npu = is_npu()
+
+if _is_cuda:
+    from sgl_kernel import rms_norm
+
+
+class Norm:
+    def forward_npu(self, x):
+        return rms_norm(x)  # line 12: NPU's own dispatch runs forward_npu
+
+
+def helper(x):
+    if _is_cuda:
+        return rms_norm(x)
+    elif _is_npu:
+        return rms_norm(x)  # line 19: the platform check sends NPU here
+    return x
+
+
+def latent_use(x):
+    return rms_norm(x)  # line 24: nothing sends any platform here
+
+
+class CudaOnly:
+    def __init__(self):
+        if not _is_cuda:
+            raise RuntimeError("CUDA only")
+
+    def run(self, x):
+        return rms_norm(x)  # line 33: no instance exists off CUDA
