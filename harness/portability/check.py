@@ -14,7 +14,8 @@ from harness.portability.analyzer import Analysis, analyse_tree, source_modules
 from harness.portability.baseline import Baseline
 from harness.portability.finding import SEVERITIES, Finding, Severity
 from harness.portability.locate import RuntimeSource, locate_runtime
-from harness.portability.platforms import ALL, PLATFORMS, Platform, PlatformSet
+from harness.portability.platform_deps import read_platform_deps
+from harness.portability.platforms import ALL, PLATFORMS, Platform, PlatformSet, ordered
 from harness.portability.probe import ProbeConfig, ProbeFailure, ProbeResult, run_probe
 from harness.portability.profile import PROFILES, RuntimeProfile
 from harness.portability.report import build_result
@@ -82,6 +83,10 @@ def run_portability(options: PortabilityOptions) -> dict[str, Any]:
         runtime = RuntimeSource.from_directory(options.source, profile.top_package, profile.distribution)
     else:
         runtime = locate_runtime(python, profile.top_package, profile.distribution)
+    deps = read_platform_deps(runtime.root, profile.distribution, profile.platform_extras, profile.platform_pyprojects)
+    derived = deps.accelerator_packages(profile.distribution_imports, runtime.root)
+    # the hand-kept list wins where both speak
+    profile = dataclasses.replace(profile, accelerator_packages={**derived, **profile.accelerator_packages})
     analysis = analyse_tree(runtime.root, profile.packages, profile, jobs=options.jobs, strict=options.strict)
     findings = list(analysis.findings)
     probe: ProbeResult | None = None
@@ -105,6 +110,8 @@ def run_portability(options: PortabilityOptions) -> dict[str, Any]:
             "files": analysis.files, "seconds": analysis.seconds, "strict": options.strict,
             "errors": list(analysis.errors), "warnings": list(analysis.warnings),
             "python": runtime.python_version,
+            "platform_packages": {"read": deps.describe(),
+                                  "derived": {name: list(ordered(where)) for name, where in sorted(derived.items())}},
         },
         probe=probe.to_dict() if probe is not None else None,
         extra={"unused_suppressions": _unused(suppressions, findings), "probe_expected": expected},

@@ -103,6 +103,9 @@ _FIELD_DOCS = {
     "entry_packages": "packages whose direct children the runtime imports on every platform",
     "start_modules": "modules the runtime imports at start on every platform (server entry points)",
     "follow_imports": "also analyse every in-tree module the analysed ones import, transitively",
+    "platform_extras": "mapping extra of the runtime's distribution -> the platform it installs for (srt_npu: npu)",
+    "platform_pyprojects": "mapping pyproject file of a checkout -> the platform its base dependencies are for",
+    "distribution_imports": "mapping distribution -> the package it installs (nvidia-cutlass-dsl: cutlass)",
     "option_modules": "mapping module prefix -> the user choice it needs, e.g. '--quantization {name}'",
     "accelerator_packages": "mapping import prefix -> platforms where it imports",
     "exact_predicates": "mapping predicate name -> platforms where it is true",
@@ -130,6 +133,9 @@ class RuntimeProfile:
     entry_packages: tuple[str, ...] = ()
     start_modules: tuple[str, ...] = ()
     follow_imports: bool = True
+    platform_extras: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    platform_pyprojects: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    distribution_imports: Mapping[str, str] = dataclasses.field(default_factory=dict)
     option_modules: Mapping[str, str] = dataclasses.field(default_factory=dict)
     exact_predicates: Mapping[str, PlatformSet] = dataclasses.field(
         default_factory=lambda: dict(_EXACT_PREDICATES)
@@ -192,7 +198,8 @@ class RuntimeProfile:
         return dataclasses.replace(self, **changes)
 
 
-_PLAIN_MAPPINGS = frozenset({"dispatch_fallbacks", "option_modules"})
+_PLAIN_MAPPINGS = frozenset({"dispatch_fallbacks", "option_modules", "platform_extras", "platform_pyprojects",
+                             "distribution_imports"})
 
 
 def _mapping(value: Any, where: str, plain: bool) -> dict[str, Any]:
@@ -259,6 +266,16 @@ _SGLANG_OPTIONS = {
     "sglang.srt.distributed": "a parallel setup ({name})",
 }
 
+# SGLang's per-platform dependency sets: extras of older wheels, pyproject files of a checkout.
+_SGLANG_EXTRAS = {"srt": "cuda", "srt_hip": "rocm", "srt_npu": "npu", "srt_xpu": "xpu", "srt_cpu": "cpu"}
+_SGLANG_PYPROJECTS = {"pyproject.toml": "cuda", "pyproject_npu.toml": "npu", "pyproject_xpu.toml": "xpu",
+                      "pyproject_cpu.toml": "cpu", "pyproject_other.toml": ""}
+_DISTRIBUTION_IMPORTS = {
+    "flashinfer-python": "flashinfer", "nvidia-cutlass-dsl": "cutlass", "sglang-kernel": "sgl_kernel",
+    "sgl-kernel": "sgl_kernel", "cuda-python": "cuda", "nvidia-ml-py": "pynvml", "flash-attn-4": "flash_attn",
+    "torch-npu": "torch_npu", "amd-aiter": "aiter", "quack-kernels": "quack",
+}
+
 PROFILES = ProfileRegistry()
 PROFILES.register(RuntimeProfile(
     name="sglang",
@@ -270,6 +287,9 @@ PROFILES.register(RuntimeProfile(
                    "sglang.srt.model_executor.model_runner", "sglang.srt.managers.scheduler",
                    "sglang.srt.managers.tp_worker", "sglang.srt.model_loader.loader"),
     option_modules=_SGLANG_OPTIONS,
+    platform_extras=_SGLANG_EXTRAS,
+    platform_pyprojects=_SGLANG_PYPROJECTS,
+    distribution_imports=_DISTRIBUTION_IMPORTS,
 ))
 PROFILES.register(RuntimeProfile(
     name="vllm",
