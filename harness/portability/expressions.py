@@ -66,6 +66,8 @@ class ExpressionWalker:
         self.scope = Scope("module", None)
         self.module_uses: list[Use] = []
         self.selected: PlatformSet = NONE
+        # names a branch being walked surely binds, by platform (None: the module's top level)
+        self.sure_log: dict[str, PlatformSet] | None = None
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements (see ``FactWalker``)."""
@@ -108,12 +110,22 @@ class ExpressionWalker:
     def bind(self, name: str) -> None:
         """Record a binding of ``name`` in the current scope."""
         scope = self.scope
-        if scope.kind == "module" or name in scope.globals:
+        if scope.kind == "module":
             self.facts.bind(name, self.ctx)
+            self.sure(name, self.ctx)
+        elif name in scope.globals:
+            self.facts.bind(name, self.ctx)  # not surely: the function may never run
         else:
             scope.locals.add(name)
             if scope.kind == "class" and self.cls is not None:
                 self.cls.class_names.add(name)
+
+    def sure(self, name: str, platforms: PlatformSet) -> None:
+        """``name`` is surely bound on ``platforms`` once the code walked now has run."""
+        if self.sure_log is None:
+            self.facts.must_bindings[name] = self.facts.must_bindings.get(name, NONE) | platforms
+        elif platforms:
+            self.sure_log[name] = self.sure_log.get(name, NONE) | platforms
 
     def load(self, name: str, line: int) -> None:
         """Record a read of ``name``, resolved when its scope closes."""

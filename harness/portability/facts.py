@@ -81,6 +81,7 @@ class ModuleFacts:
     is_package: bool
     imports: list[ImportSite] = dataclasses.field(default_factory=list)
     bindings: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)
+    must_bindings: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)  # bound whatever else holds
     uses: list[NameUse] = dataclasses.field(default_factory=list)
     functions: set[str] = dataclasses.field(default_factory=set)
     func_refs: list[Ref] = dataclasses.field(default_factory=list)

@@ -134,14 +134,27 @@ def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
                 continue
             ctx = run_platforms(callers, use.owner, use.ctx) & _owner_class(constructed, use.owner)
             affected = (ctx - bound - facts.star_ctx) & reached
+            if not use.conditional:  # a platform check sends it here, where a switch may have left it unbound
+                affected |= ctx & use.selected & (bound - facts.must_bindings.get(use.name, bound)) & reached
             if affected:
                 finding = Finding.create(
                     "platform-unbound-name", facts.path, use.line, use.name, affected,
-                    f"`{use.name}` is bound only on {_names(bound)}; bind it on every platform "
-                    f"(e.g. `else: {use.name} = None`) or read it under the same platform check",
+                    f"`{use.name}` is bound only {_bound_where(facts, use.name)}; bind it on every platform "
+                    f"(e.g. `else: {use.name} = None`) or read it under the same check",
                     "import" if use.import_time else "call",
                 )
                 yield finding.ranked(*_rank(rules, facts.module, affected, use.import_time, use.owner, use.selected))
+
+
+def _bound_where(facts: ModuleFacts, name: str) -> str:
+    """``on {cuda}``, or ``on {rocm} only when a test that is not about the platform also holds``."""
+    bound = facts.bindings.get(name, NONE)
+    surely = facts.must_bindings.get(name, bound) & bound
+    if surely == bound:
+        return f"on {_names(bound)}"
+    switch = (f"on {_names(bound - surely)} only when a test that is not about the platform also holds "
+              f"(an environment switch or an option)")
+    return f"on {_names(surely)}, and {switch}" if surely else switch
 
 
 def _rank(rules: RuleContext, module: str, affected: PlatformSet, import_time: bool,
@@ -175,13 +188,13 @@ def imported_name_findings(rules: RuleContext) -> Iterator[Finding]:
             source = _platform_bound_source(site, rules.modules)
             if source is None or (site.conditional and not site.import_time and not rules.strict):
                 continue
-            bound = source.bindings[site.name or ""]
+            name = site.name or ""
             reach = rules.import_reach if site.import_time else rules.run_reach
-            affected = (site.ctx - bound - source.star_ctx) & platforms_of(reach, facts.module)
+            affected = (site.ctx - source.bindings[name] - source.star_ctx) & platforms_of(reach, facts.module)
             if affected:
                 yield Finding.create(
-                    "platform-unbound-name", facts.path, site.line, site.name or "", affected,
-                    f"`{site.module}` binds `{site.name}` only on {_names(bound)}, so this "
+                    "platform-unbound-name", facts.path, site.line, name, affected,
+                    f"`{site.module}` binds `{site.name}` only {_bound_where(source, name)}, so this "
                     f"import raises ImportError elsewhere; import it under the same platform "
                     f"check or bind it on every platform in `{site.module}`",
                     "import" if site.import_time else "call",

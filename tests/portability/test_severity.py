@@ -70,3 +70,9 @@ def test_a_file_with_a_byte_order_mark_is_read(reach: Analysis) -> None:
     (finding,) = found(reach, "models/bom_model.py")
     assert (finding.line, finding.symbol, finding.severity) == (2, "flashinfer.sampling", "breaks")
     assert not reach.errors
+
+
+def test_a_name_bound_under_a_platform_and_a_switch_is_unbound_on_that_platform_without_the_switch(reach: Analysis) -> None:
+    (finding,) = found(reach, "layers/aiter_norm.py")  # not line 20: the else branch binds other_norm
+    assert (finding.line, finding.symbol, finding.platforms, finding.severity) == (21, "fused_norm", ("rocm",), "breaks")
+    assert "on {rocm} only when a test that is not about the platform also holds" in finding.hint
