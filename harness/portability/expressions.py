@@ -137,7 +137,8 @@ class ExpressionWalker:
     def record_import(self, module: str, name: str | None, line: int) -> None:
         """Record one imported module or name."""
         self.facts.imports.append(ImportSite(
-            module, name, line, self.ctx & self.hint, self.import_time, self.guarded, self.conditional
+            module, name, line, self.ctx & self.hint, self.import_time, self.guarded, self.conditional,
+            self.owner, self.selected & self.ctx,
         ))
 
     # -- generic traversal ---------------------------------------------------------------

@@ -18,6 +18,8 @@ class ImportSite:
     import_time: bool
     guarded: bool
     conditional: bool = False
+    owner: str | None = None  # enclosing top-level function or method, for a lazy import
+    selected: PlatformSet = NONE  # platforms a platform test or dispatch method sends here
 
 
 @dataclasses.dataclass(frozen=True)

@@ -281,7 +281,9 @@ PROFILES.register(RuntimeProfile(
     name="sglang",
     distribution="sglang",
     packages=("sglang.srt.models", "sglang.srt.layers"),
-    accelerator_packages=dict(_ACCELERATOR_PACKAGES),
+    # vllm is no dependency of sglang: GPU images ship it, a CPU/NPU/XPU install has none
+    # ("No module named 'vllm'" from SGLang 0.5.23 on CPU, see RUNTIME-NOTES)
+    accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm": _GPU},
     entry_packages=("sglang.srt.models",),
     start_modules=("sglang.launch_server", "sglang.srt.entrypoints.http_server", "sglang.srt.entrypoints.engine",
                    "sglang.srt.model_executor.model_runner", "sglang.srt.managers.scheduler",

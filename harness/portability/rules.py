@@ -58,6 +58,7 @@ def _names(platforms: PlatformSet) -> str:
 def all_findings(rules: RuleContext) -> Iterator[Finding]:
     """Every static finding."""
     yield from accel_import_findings(rules)
+    yield from lazy_accel_import_findings(rules)
     yield from unbound_name_findings(rules)
     yield from imported_name_findings(rules)
     yield from platform_attr_findings(rules)
@@ -86,6 +87,38 @@ def accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
                 f"{_via(rules, facts, affected)}{more}: import it inside the function that uses it, "
                 f"under a platform check, or in try/except ImportError",
             ).ranked(*rules.ranker.at_import(facts.module, affected))
+
+
+def lazy_accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
+    """Accelerator-only imports inside functions, run where the function runs (model construction, a kernel call).
+
+    One finding per function and package; ranked like any call site (*breaks* only where the
+    platform's own check or dispatch sends it there).
+    """
+    for facts in rules.modules.values():
+        lazy = [s for s in facts.imports if not s.import_time and not s.guarded
+                and not (s.conditional and not rules.strict)]
+        if not lazy:
+            continue
+        reached = platforms_of(rules.run_reach, facts.module)
+        callers, constructed = owner_reach(facts), _constructed(rules, facts)
+        groups: dict[tuple[str | None, str], list[tuple[ImportSite, str, PlatformSet]]] = {}
+        for site in lazy:
+            ctx = run_platforms(callers, site.owner, site.ctx) & _owner_class(constructed, site.owner)
+            target = f"{site.module}.{site.name}" if site.name else site.module
+            found = rules.profile.available_on(target)
+            affected = NONE if found is None else (ctx - found[1]) & reached
+            if found and affected:
+                groups.setdefault((site.owner, found[0]), []).append((site, target, affected))
+        for (owner, package), sites in groups.items():
+            site, target, affected = min(sites, key=lambda s: s[0].line)
+            yield Finding.create(
+                "accel-import", facts.path, site.line, target, affected,
+                f"`{package}` only imports on {_names(rules.profile.accelerator_packages[package])} and "
+                f"{owner or 'this code'} imports it when it runs: import it under a platform check "
+                f"or in try/except ImportError",
+                "call",
+            ).ranked(*rules.ranker.at_call(facts.module, affected, owner, site.selected))
 
 
 def _accel_target(profile: RuntimeProfile, site: ImportSite, reached: PlatformSet) -> tuple[str, PlatformSet, str] | None:

@@ -44,7 +44,7 @@ def test_a_module_nothing_imports_is_latent(reach: Analysis) -> None:
 
 def test_the_platforms_own_dispatch_and_checks_break_other_call_sites_do_not(reach: Analysis) -> None:
     by_line = {f.line: f for f in found(reach, "layers/norm.py")}
-    assert set(by_line) == {12, 19, 24}  # not 33: CudaOnly.__init__ raises off CUDA, so run() never runs there
+    assert set(by_line) == {12, 19, 24, 38}  # not 33: CudaOnly.__init__ raises off CUDA, so run() never runs there
     assert (by_line[12].severity, by_line[12].platforms) == ("breaks", ("npu",))  # forward_npu
     assert "sent to Norm.forward_npu" in by_line[12].reach
     assert (by_line[19].severity, by_line[19].platforms) == ("breaks", ("npu",))  # elif _is_npu:
@@ -76,3 +76,8 @@ def test_a_name_bound_under_a_platform_and_a_switch_is_unbound_on_that_platform_
     (finding,) = found(reach, "layers/aiter_norm.py")  # not line 20: the else branch binds other_norm
     assert (finding.line, finding.symbol, finding.platforms, finding.severity) == (21, "fused_norm", ("rocm",), "breaks")
     assert "on {rocm} only when a test that is not about the platform also holds" in finding.hint
+
+
+def test_an_import_inside_a_function_breaks_where_the_platforms_branch_runs_it(reach: Analysis) -> None:
+    (finding,) = [f for f in found(reach, "layers/norm.py", 38)]
+    assert (finding.rule, finding.when, finding.severity, finding.platforms) == ("accel-import", "call", "breaks", ("npu",))
