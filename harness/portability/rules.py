@@ -38,6 +38,34 @@ class RuleContext:
         """Every analysed class by dotted name."""
         return {f"{m.module}.{c.qualname}": (m, c) for m in self.modules.values() for c in m.classes}
 
+    @functools.cached_property
+    def overrides(self) -> dict[str, dict[str, PlatformSet]]:
+        """``module.Base`` -> method -> platforms that use a subclass overriding it instead.
+
+        ``class AWQLinearAscendMethod(AWQLinearMethod)`` overriding ``apply``: NPU never runs
+        ``AWQLinearMethod.apply``. The platform comes from the subclass's name.
+        """
+        classifier = NameClassifier(self.profile)
+        found: dict[str, dict[str, PlatformSet]] = {}
+        for facts, cls in self.classes.values():
+            platforms = classifier.name_platforms(cls.qualname.rpartition(".")[2])
+            if not platforms or platforms == ALL:
+                continue
+            for base in cls.bases:
+                located = _find_class(facts.resolve(base), self.classes, self.modules)
+                if located is not None:
+                    methods = found.setdefault(f"{located[0].module}.{located[1].qualname}", {})
+                    for method in cls.methods:
+                        methods[method] = methods.get(method, NONE) | platforms
+        return found
+
+    def runs_on(self, facts: ModuleFacts, owner: str | None) -> PlatformSet:
+        """Platforms where the method ``owner`` of a class in ``facts`` runs: not where a subclass replaces it."""
+        if owner is None or "." not in owner:
+            return ALL
+        cls, _, method = owner.rpartition(".")
+        return ALL - self.overrides.get(f"{facts.module}.{cls}", {}).get(method, NONE)
+
     @classmethod
     def build(cls, profile: RuntimeProfile, modules: Mapping[str, ModuleFacts], *, strict: bool = False) -> RuleContext:
         """Compute the import graph and both reach maps."""
@@ -105,6 +133,7 @@ def lazy_accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
         groups: dict[tuple[str | None, str], list[tuple[ImportSite, str, PlatformSet]]] = {}
         for site in lazy:
             ctx = run_platforms(callers, site.owner, site.ctx) & _owner_class(constructed, site.owner)
+            ctx &= rules.runs_on(facts, site.owner)
             target = f"{site.module}.{site.name}" if site.name else site.module
             found = rules.profile.available_on(target)
             affected = NONE if found is None else (ctx - found[1]) & reached
@@ -166,6 +195,7 @@ def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
             if not bound or (use.conditional and not use.import_time and not rules.strict):
                 continue
             ctx = run_platforms(callers, use.owner, use.ctx) & _owner_class(constructed, use.owner)
+            ctx &= rules.runs_on(facts, use.owner)
             affected = (ctx - bound - facts.star_ctx) & reached
             if not use.conditional:  # a platform check sends it here, where a switch may have left it unbound
                 affected |= ctx & use.selected & (bound - facts.must_bindings.get(use.name, bound)) & reached
@@ -273,7 +303,7 @@ def _class_attr_findings(
         where = stores.get(use.attr, NONE)
         if use.attr in defined or not where or (use.conditional and not rules.strict):
             continue
-        affected = (run_platforms(callers, use.owner, use.ctx) - where) & reached
+        affected = (run_platforms(callers, use.owner, use.ctx) & rules.runs_on(facts, use.owner) - where) & reached
         if affected:
             yield Finding.create(
                 "platform-only-attr", facts.path, use.line, f"{cls.qualname}.{use.attr}", affected,

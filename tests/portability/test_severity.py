@@ -54,6 +54,7 @@ def test_the_platforms_own_dispatch_and_checks_break_other_call_sites_do_not(rea
 def test_a_call_site_under_a_user_choice_names_the_option(reach: Analysis) -> None:
     (finding,) = found(reach, "quant/gguf.py")
     assert (finding.severity, finding.option, finding.when) == ("option", "a quantization method (gguf)", "call")
+    assert finding.platforms == ("rocm", "xpu", "cpu")  # NPU runs GGUFLinearAscendMethod.apply instead
 
 
 def test_importing_a_name_bound_only_on_some_platforms_breaks_a_model(reach: Analysis) -> None:
