@@ -47,6 +47,33 @@ def owner_reach(facts: ModuleFacts) -> dict[str, PlatformSet]:
     return reach
 
 
+def owner_flags(facts: ModuleFacts) -> dict[str, frozenset[str]]:
+    """Names a tested availability flag vouches for at every reference of a method (``C.m``)::
+
+        if quant is not None and _rmsnorm_quant_available:
+            return self.forward_fused(x)          # -> C.forward_fused: {"_rmsnorm_quant"}
+
+    Only methods something in the class refers to; the greatest fixpoint over the references.
+    """
+    refs: dict[str, list[tuple[frozenset[str], str | None]]] = collections.defaultdict(list)
+    for cls in facts.classes:
+        for method, names, owner in cls.method_flags:
+            refs[f"{cls.qualname}.{method}"].append((names, owner))
+    every = frozenset().union(*(n for sites in refs.values() for n, _ in sites))
+    safe = {name: every for name in refs}
+    for _ in range(len(refs) + 1):
+        changed = False
+        for name, sites in refs.items():
+            found = every
+            for names, owner in sites:
+                found &= names | (safe.get(owner, frozenset()) if owner is not None else frozenset())
+            if found != safe[name]:
+                safe[name], changed = found, True
+        if not changed:
+            break
+    return {name: names for name, names in safe.items() if names}
+
+
 def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
     """Narrow a use's platforms by where its enclosing function can be called."""
     return ctx if owner is None else ctx & reach.get(owner, ALL)

@@ -7,6 +7,7 @@ from typing import Any, Callable, Literal
 
 from harness.portability.facts import AttrUse, ClassFacts, ImportSite, ModuleFacts
 from harness.portability.platforms import ALL, NONE, Condition, PlatformSet
+from harness.portability.guards import flags_tested
 from harness.portability.predicates import ConditionEvaluator
 from harness.portability.syntax import fields, hasattr_guards, parameters
 
@@ -47,7 +48,7 @@ class ExpressionWalker:
     """
 
     _SAVED = ("scope", "ctx", "import_time", "guarded", "conditional", "cls", "self_name",
-              "safe_attrs", "named", "hint", "owner", "selected")
+              "safe_attrs", "named", "hint", "owner", "selected", "safe_names")
 
     def __init__(self, facts: ModuleFacts, evaluator: ConditionEvaluator) -> None:
         self.facts = facts
@@ -68,6 +69,8 @@ class ExpressionWalker:
         self.selected: PlatformSet = NONE
         # names a branch being walked surely binds, by platform (None: the module's top level)
         self.sure_log: dict[str, PlatformSet] | None = None
+        self.companions: dict[str, frozenset[str]] = {}  # availability flag -> names it vouches for
+        self.safe_names: frozenset[str] = frozenset()  # names a tested availability flag vouches for here
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements (see ``FactWalker``)."""
@@ -128,7 +131,9 @@ class ExpressionWalker:
             self.sure_log[name] = self.sure_log.get(name, NONE) | platforms
 
     def load(self, name: str, line: int) -> None:
-        """Record a read of ``name``, resolved when its scope closes."""
+        """Record a read of ``name``, resolved when its scope closes (not one a tested flag vouches for)."""
+        if name in self.safe_names:
+            return
         self.scope.pending.append(
             (name, line, self.ctx & self.hint, self.import_time, self.conditional, self.owner,
              self.selected & self.ctx)
@@ -198,6 +203,7 @@ class ExpressionWalker:
                 cls.store(node.attr, self.ctx)
             elif node.attr in cls.methods:
                 cls.method_refs.append((node.attr, self.ctx & self.hint, self.owner))
+                cls.method_flags.append((node.attr, self.safe_names, self.owner))
             elif isinstance(node.ctx, ast.Load) and node.attr not in self.safe_attrs and self.ctx:
                 cls.loads.append(AttrUse(
                     node.attr, node.lineno, self.ctx & self.hint, self.conditional, self.owner,
@@ -250,16 +256,27 @@ class ExpressionWalker:
         self.expr(test)
         cond = self.ev.evaluate(test).within(self.ctx)
         pos, neg = hasattr_guards(test, self.self_name)
-        ctx, safe, conditional, selected = self.ctx, self.safe_attrs, self.conditional, self.selected
+        ctx, safe, conditional, selected, names = self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names
+        flags_true, flags_false = self.vouched(test)
         self.conditional = conditional or not cond.decided
-        self.ctx, self.safe_attrs = cond.may_true, safe | pos
+        self.ctx, self.safe_attrs, self.safe_names = cond.may_true, safe | pos, names | flags_true
         self.selected = selects(cond, True) or selected
         on_true()
-        self.ctx, self.safe_attrs = cond.may_false, safe | neg
+        self.ctx, self.safe_attrs, self.safe_names = cond.may_false, safe | neg, names | flags_false
         self.selected = selects(cond, False) or selected
         on_false()
-        self.ctx, self.safe_attrs, self.conditional, self.selected = ctx, safe, conditional, selected
+        self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names = (
+            ctx, safe, conditional, selected, names)
         return cond, pos, neg
+
+    def vouched(self, test: ast.expr) -> tuple[frozenset[str], frozenset[str]]:
+        """Names the availability flags in ``test`` vouch for, when it is true and when it is false."""
+        if not self.companions:
+            return frozenset(), frozenset()
+        pos, neg = flags_tested(test)
+        pick = self.companions.get
+        return (frozenset().union(*(pick(f, frozenset()) for f in pos)),
+                frozenset().union(*(pick(f, frozenset()) for f in neg)))
 
     def _lambda(self, node: ast.Lambda) -> None:
         for default in (*node.args.defaults, *node.args.kw_defaults):

@@ -67,6 +67,8 @@ class ClassFacts:
     loads: list[AttrUse] = dataclasses.field(default_factory=list)
     methods: set[str] = dataclasses.field(default_factory=set)
     method_refs: list[Ref] = dataclasses.field(default_factory=list)
+    # (method, names tested availability flags vouch for at the reference, enclosing method)
+    method_flags: list[tuple[str, frozenset[str], "str | None"]] = dataclasses.field(default_factory=list)
     init_platforms: PlatformSet | None = None  # where __init__ can return; None without one
 
     def store(self, attr: str, ctx: PlatformSet) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 from typing import Iterator, Mapping
 
-from harness.portability.callers import owner_reach, run_platforms
+from harness.portability.callers import owner_flags, owner_reach, run_platforms
 from harness.portability.facts import ClassFacts, ImportSite, ModuleFacts
 from harness.portability.finding import Finding
 from harness.portability.graph import ImportGraph, Reach, platforms_of
@@ -190,10 +190,13 @@ def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
         reached = platforms_of(rules.run_reach, facts.module)
         callers = owner_reach(facts) if facts.uses else {}
         constructed = _constructed(rules, facts) if facts.uses else {}
+        vouched = owner_flags(facts) if facts.uses else {}
         for use in facts.uses:
             bound = facts.bindings.get(use.name, NONE)
             if not bound or (use.conditional and not use.import_time and not rules.strict):
                 continue
+            if use.name in vouched.get(use.owner or "", ()):
+                continue  # every call of this method tests the name's availability flag first
             ctx = run_platforms(callers, use.owner, use.ctx) & _owner_class(constructed, use.owner)
             ctx &= rules.runs_on(facts, use.owner)
             affected = (ctx - bound - facts.star_ctx) & reached

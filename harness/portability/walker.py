@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from harness.portability.expressions import ExpressionWalker, Scope, selects
 from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
-from harness.portability.guards import predicate_functions
+from harness.portability.guards import flag_companions, predicate_functions
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
     annotations,
@@ -37,6 +37,7 @@ class FactWalker(ExpressionWalker):
         """Walk the module and return its facts."""
         self.ev.learn_module_aliases(tree.body)
         self.facts.predicate_functions = predicate_functions(tree.body, self.ev)
+        self.companions = flag_companions(tree.body)
         if self.facts.predicate_functions:
             self.ev.functions.update(self.facts.predicate_functions)
             self.ev.learn_module_aliases(tree.body)  # `_use_x = can_use_x()` is a predicate now
@@ -53,11 +54,11 @@ class FactWalker(ExpressionWalker):
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements; returns where the end is reached (early exits narrow it)."""
-        saved = self.ctx, self.safe_attrs, self.conditional, self.selected
+        saved = self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names
         for stmt in stmts:
             self.stmt(stmt)
         reached = self.ctx
-        self.ctx, self.safe_attrs, self.conditional, self.selected = saved
+        self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names = saved
         return reached
 
     def stmt(self, node: ast.stmt) -> None:
@@ -76,6 +77,7 @@ class FactWalker(ExpressionWalker):
         if terminates(node.body):
             self._narrow(cond.may_false, neg)
             self.selected = selects(cond, False) or self.selected
+            self.safe_names |= self.vouched(node.test)[1]  # `if not _f_available: return`
         if terminates(node.orelse):
             self._narrow(cond.may_true, pos)
             self.selected = selects(cond, True) or self.selected

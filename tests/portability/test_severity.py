@@ -82,3 +82,7 @@ def test_a_name_bound_under_a_platform_and_a_switch_is_unbound_on_that_platform_
 def test_an_import_inside_a_function_breaks_where_the_platforms_branch_runs_it(reach: Analysis) -> None:
     (finding,) = [f for f in found(reach, "layers/norm.py", 38)]
     assert (finding.rule, finding.when, finding.severity, finding.platforms) == ("accel-import", "call", "breaks", ("npu",))
+
+
+def test_an_availability_flag_tested_before_use_vouches_for_its_name_also_through_a_method_call(reach: Analysis) -> None:
+    assert [f.line for f in found(reach, "layers/flagged.py")] == [32]  # not 22 (via forward_cuda) nor 28
