@@ -127,9 +127,13 @@ class ConditionEvaluator:
                     self.aliases[name.id] = seen[name.id].covering()
 
     def class_aliases(self, node: ast.ClassDef) -> dict[str, Condition]:
-        """``self.use_aiter = _use_aiter`` at the top of a method makes ``self.use_aiter`` a predicate."""
+        """``self.use_aiter = _use_aiter`` at the top of a method, or a class attribute that is a pure
+        platform test (``supports_fused = _is_cuda``), makes ``self.<name>`` a predicate."""
         found: dict[str, Condition] = {}
         for method in node.body:
+            if (isinstance(method, ast.Assign) and len(method.targets) == 1
+                    and isinstance(target := method.targets[0], ast.Name)):
+                found[target.id] = self.evaluate(method.value)
             if not isinstance(method, Functions):
                 continue
             me = self_parameter(method)

@@ -86,3 +86,11 @@ def test_an_import_inside_a_function_breaks_where_the_platforms_branch_runs_it(r
 
 def test_an_availability_flag_tested_before_use_vouches_for_its_name_also_through_a_method_call(reach: Analysis) -> None:
     assert [f.line for f in found(reach, "layers/flagged.py")] == [32]  # not 22 (via forward_cuda) nor 28
+
+
+def test_a_class_attribute_that_is_a_platform_test_guards_its_readers_even_under_strict() -> None:
+    profile = PROFILES.get("sglang").with_overrides(yaml.safe_load(REACH_PROFILE_YAML.read_text()),
+                                                     source=str(REACH_PROFILE_YAML))
+    strict = analyse_tree(REACH, ("reachrt.layers.norm",), profile, jobs=1, strict=True)
+    lines = {f.line for f in strict.findings if f.path == "reachrt/layers/norm.py"}
+    assert 24 in lines and 49 not in lines  # `if self.supports_fused:` is `if _is_cuda:`
