@@ -74,6 +74,20 @@ def owner_flags(facts: ModuleFacts) -> dict[str, frozenset[str]]:
     return {name: names for name, names in safe.items() if names}
 
 
+def table_choices(facts: ModuleFacts) -> dict[str, str]:
+    """Methods referred to only as values of dispatch tables, with the keys that choose them.
+
+    ``{"flashinfer": self._forward_flashinfer}[backend]``: ``C._forward_flashinfer`` runs only when
+    something picks ``"flashinfer"`` -> ``{"C._forward_flashinfer": "'flashinfer'"}``.
+    """
+    keys: dict[str, list[str | None]] = collections.defaultdict(list)
+    for cls in facts.classes:
+        for method, key in cls.method_keys:
+            keys[f"{cls.qualname}.{method}"].append(key)
+    return {name: ", ".join(sorted({repr(k) for k in found if k is not None}))
+            for name, found in keys.items() if None not in found}
+
+
 def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
     """Narrow a use's platforms by where its enclosing function can be called."""
     return ctx if owner is None else ctx & reach.get(owner, ALL)

@@ -71,6 +71,7 @@ class ExpressionWalker:
         self.sure_log: dict[str, PlatformSet] | None = None
         self.companions: dict[str, frozenset[str]] = {}  # availability flag -> names it vouches for
         self.safe_names: frozenset[str] = frozenset()  # names a tested availability flag vouches for here
+        self.table_key: str | None = None  # the string key of the dispatch-table entry being walked
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements (see ``FactWalker``)."""
@@ -204,6 +205,7 @@ class ExpressionWalker:
             elif node.attr in cls.methods:
                 cls.method_refs.append((node.attr, self.ctx & self.hint, self.owner))
                 cls.method_flags.append((node.attr, self.safe_names, self.owner))
+                cls.method_keys.append((node.attr, self.table_key))
             elif isinstance(node.ctx, ast.Load) and node.attr not in self.safe_attrs and self.ctx:
                 cls.loads.append(AttrUse(
                     node.attr, node.lineno, self.ctx & self.hint, self.conditional, self.owner,
@@ -269,6 +271,17 @@ class ExpressionWalker:
             ctx, safe, conditional, selected, names)
         return cond, pos, neg
 
+    def _dict(self, node: ast.Dict) -> None:
+        """``{"flashinfer": self._forward_flashinfer, ...}``: each value is chosen by its key."""
+        for key, value in zip(node.keys, node.values):
+            if key is not None:
+                self.expr(key)
+            outer = self.table_key
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                self.table_key = key.value
+            self.expr(value)
+            self.table_key = outer
+
     def vouched(self, test: ast.expr) -> tuple[frozenset[str], frozenset[str]]:
         """Names the availability flags in ``test`` vouch for, when it is true and when it is false."""
         if not self.companions:
@@ -306,9 +319,10 @@ _EXPRESSIONS: dict[type, Callable[[Any, Any], None]] = {
     ast.Constant: lambda walker, node: None,
     **{kind: ExpressionWalker.children for kind in (
         ast.Subscript, ast.BinOp, ast.Compare, ast.UnaryOp, ast.Tuple, ast.List, ast.Set,
-        ast.Starred, ast.Dict, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Await,
+        ast.Starred, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Await,
         ast.NamedExpr, ast.Yield, ast.YieldFrom,
     )},
+    ast.Dict: ExpressionWalker._dict,
     ast.Name: ExpressionWalker._name,
     ast.Attribute: ExpressionWalker._attribute,
     ast.Call: ExpressionWalker._call,

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 from typing import Iterator, Mapping
 
-from harness.portability.callers import owner_flags, owner_reach, run_platforms
+from harness.portability.callers import owner_flags, owner_reach, run_platforms, table_choices
 from harness.portability.facts import ClassFacts, ImportSite, ModuleFacts
 from harness.portability.finding import Finding
 from harness.portability.graph import ImportGraph, Reach, platforms_of
@@ -191,6 +191,7 @@ def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
         callers = owner_reach(facts) if facts.uses else {}
         constructed = _constructed(rules, facts) if facts.uses else {}
         vouched = owner_flags(facts) if facts.uses else {}
+        tables = table_choices(facts) if facts.uses else {}
         for use in facts.uses:
             bound = facts.bindings.get(use.name, NONE)
             if not bound or (use.conditional and not use.import_time and not rules.strict):
@@ -209,25 +210,26 @@ def unbound_name_findings(rules: RuleContext) -> Iterator[Finding]:
                     f"(e.g. `else: {use.name} = None`) or read it under the same check",
                     "import" if use.import_time else "call",
                 )
-                yield finding.ranked(*_rank(rules, facts.module, affected, use.import_time, use.owner, use.selected))
+                yield finding.ranked(*_rank(rules, facts.module, affected, use.import_time, use.owner, use.selected,
+                                            tables.get(use.owner or "")))
 
 
 def _bound_where(facts: ModuleFacts, name: str) -> str:
-    """``on {cuda}``, or ``on {rocm} only when a test that is not about the platform also holds``."""
+    """``on {cuda}``, or ``on {rocm} when a test that is not about the platform also holds``."""
     bound = facts.bindings.get(name, NONE)
     surely = facts.must_bindings.get(name, bound) & bound
     if surely == bound:
         return f"on {_names(bound)}"
-    switch = (f"on {_names(bound - surely)} only when a test that is not about the platform also holds "
+    switch = (f"on {_names(bound - surely)} when a test that is not about the platform also holds "
               f"(an environment switch or an option)")
     return f"on {_names(surely)}, and {switch}" if surely else switch
 
 
 def _rank(rules: RuleContext, module: str, affected: PlatformSet, import_time: bool,
-          owner: str | None, selected: PlatformSet) -> tuple[str, str, str | None]:
+          owner: str | None, selected: PlatformSet, table: str | None = None) -> tuple[str, str, str | None]:
     if import_time:
         return rules.ranker.at_import(module, affected)
-    return rules.ranker.at_call(module, affected, owner, selected)
+    return rules.ranker.at_call(module, affected, owner, selected, table)
 
 
 def _constructed(rules: RuleContext, facts: ModuleFacts) -> dict[str, PlatformSet]:

@@ -51,8 +51,10 @@ class Ranker:
             return "option", f"imported only with {option}", option
         return "latent", f"nothing the runtime imports at start imports it on {_names(affected)}", None
 
-    def at_call(self, module: str, affected: PlatformSet, owner: str | None, selected: PlatformSet) -> Rank:
-        """Rank a finding that runs when the code around it is called."""
+    def at_call(self, module: str, affected: PlatformSet, owner: str | None, selected: PlatformSet,
+                table: str | None = None) -> Rank:
+        """Rank a finding that runs when the code around it is called; ``table``: the dispatch-table
+        keys that alone choose ``owner``."""
         hit = affected & selected & self.started_on(module)
         where = owner or "module code"
         if hit:
@@ -61,7 +63,7 @@ class Ranker:
                               f"{self.chain(module, platform)}", None)
         if self.orphan(module):
             return "latent", "no module of the runtime imports it", None
-        option = self.option_for(module)
+        option = f"the dispatch-table entry {table}" if table else self.option_for(module)
         if option is not None:
             return "option", f"called in {where}, used only with {option}", option
         return "latent", f"no platform check or dispatch sends {_names(affected)} to {where}", None

@@ -44,7 +44,7 @@ def test_a_module_nothing_imports_is_latent(reach: Analysis) -> None:
 
 def test_the_platforms_own_dispatch_and_checks_break_other_call_sites_do_not(reach: Analysis) -> None:
     by_line = {f.line: f for f in found(reach, "layers/norm.py")}
-    assert set(by_line) == {12, 19, 24, 38}  # not 33: CudaOnly.__init__ raises off CUDA, so run() never runs there
+    assert set(by_line) == {12, 19, 24, 38, 58}  # not 33: CudaOnly.__init__ raises off CUDA, so run() never runs there
     assert (by_line[12].severity, by_line[12].platforms) == ("breaks", ("npu",))  # forward_npu
     assert "sent to Norm.forward_npu" in by_line[12].reach
     assert (by_line[19].severity, by_line[19].platforms) == ("breaks", ("npu",))  # elif _is_npu:
@@ -76,7 +76,7 @@ def test_a_file_with_a_byte_order_mark_is_read(reach: Analysis) -> None:
 def test_a_name_bound_under_a_platform_and_a_switch_is_unbound_on_that_platform_without_the_switch(reach: Analysis) -> None:
     (finding,) = found(reach, "layers/aiter_norm.py")  # not line 20: the else branch binds other_norm
     assert (finding.line, finding.symbol, finding.platforms, finding.severity) == (21, "fused_norm", ("rocm",), "breaks")
-    assert "on {rocm} only when a test that is not about the platform also holds" in finding.hint
+    assert "is bound only on {rocm} when a test that is not about the platform also holds" in finding.hint
 
 
 def test_an_import_inside_a_function_breaks_where_the_platforms_branch_runs_it(reach: Analysis) -> None:
@@ -94,3 +94,8 @@ def test_a_class_attribute_that_is_a_platform_test_guards_its_readers_even_under
     strict = analyse_tree(REACH, ("reachrt.layers.norm",), profile, jobs=1, strict=True)
     lines = {f.line for f in strict.findings if f.path == "reachrt/layers/norm.py"}
     assert 24 in lines and 49 not in lines  # `if self.supports_fused:` is `if _is_cuda:`
+
+
+def test_a_method_chosen_by_a_dispatch_table_needs_that_key(reach: Analysis) -> None:
+    (finding,) = found(reach, "layers/norm.py", 58)
+    assert (finding.severity, finding.option) == ("option", "the dispatch-table entry 'fused'")
