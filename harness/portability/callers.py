@@ -88,6 +88,36 @@ def table_choices(facts: ModuleFacts) -> dict[str, str]:
             for name, found in keys.items() if None not in found}
 
 
+def function_reach(modules: Mapping[str, ModuleFacts]) -> dict[str, PlatformSet]:
+    """Platforms each public module-level function (``pkg.mod.f``) can run on, from every in-tree reference.
+
+    ``from pkg.mod import f`` in other modules counts, so a helper whose every call site, in any
+    module, sits under ``if _is_npu:`` runs on {npu}. Decorated functions (registered ops) and
+    functions nothing here refers to are left out: they may be called from anywhere.
+    """
+    refs: dict[str, list[tuple[PlatformSet, str | None]]] = collections.defaultdict(list)
+    for facts in modules.values():
+        for name, ctx, owner in facts.func_refs:
+            refs[f"{facts.module}.{name}"].append((ctx, f"{facts.module}.{owner}" if owner else None))
+        for target, ctx, owner in facts.import_refs:
+            refs[target].append((ctx, f"{facts.module}.{owner}" if owner else None))
+    known = {f"{m.module}.{name}" for m in modules.values() for name in m.functions
+             if not _private(name) and name not in m.decorated}
+    refs = {name: sites for name, sites in refs.items() if name in known}
+    reach: dict[str, PlatformSet] = {name: NONE for name in refs}
+    for _ in range(len(refs) + 1):
+        changed = False
+        for name, sites in refs.items():
+            found = NONE
+            for ctx, owner in sites:
+                found |= ctx & reach.get(owner, ALL) if owner is not None else ctx
+            if found != reach[name]:
+                reach[name], changed = found, True
+        if not changed:
+            break
+    return {name: where for name, where in reach.items() if where != ALL}
+
+
 def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
     """Narrow a use's platforms by where its enclosing function can be called."""
     return ctx if owner is None else ctx & reach.get(owner, ALL)

@@ -90,6 +90,8 @@ class ModuleFacts:
     uses: list[NameUse] = dataclasses.field(default_factory=list)
     functions: set[str] = dataclasses.field(default_factory=set)
     func_refs: list[Ref] = dataclasses.field(default_factory=list)
+    import_refs: list[Ref] = dataclasses.field(default_factory=list)  # ("pkg.mod.f", where, owner) via an import
+    decorated: set[str] = dataclasses.field(default_factory=set)  # module-level functions with decorators
     classes: list[ClassFacts] = dataclasses.field(default_factory=list)
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
     star_ctx: PlatformSet = NONE

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 from typing import Iterator, Mapping
 
-from harness.portability.callers import owner_flags, owner_reach, run_platforms, table_choices
+from harness.portability.callers import function_reach, owner_flags, owner_reach, run_platforms, table_choices
 from harness.portability.facts import ClassFacts, ImportSite, ModuleFacts
 from harness.portability.finding import Finding
 from harness.portability.graph import ImportGraph, Reach, platforms_of
@@ -59,10 +59,18 @@ class RuleContext:
                         methods[method] = methods.get(method, NONE) | platforms
         return found
 
+    @functools.cached_property
+    def functions(self) -> dict[str, PlatformSet]:
+        """Public module-level functions whose every in-tree reference sits under a platform check."""
+        return function_reach(self.modules)
+
     def runs_on(self, facts: ModuleFacts, owner: str | None) -> PlatformSet:
-        """Platforms where the method ``owner`` of a class in ``facts`` runs: not where a subclass replaces it."""
-        if owner is None or "." not in owner:
+        """Platforms where ``owner`` runs: a helper only where its callers run, a method not where a
+        subclass replaces it."""
+        if owner is None:
             return ALL
+        if "." not in owner:
+            return self.functions.get(f"{facts.module}.{owner}", ALL)
         cls, _, method = owner.rpartition(".")
         return ALL - self.overrides.get(f"{facts.module}.{cls}", {}).get(method, NONE)
 

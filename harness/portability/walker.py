@@ -10,6 +10,7 @@ from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
 from harness.portability.guards import flag_companions, predicate_functions
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
+    Functions,
     annotations,
     catches_import_error,
     class_names,
@@ -50,6 +51,10 @@ class FactWalker(ExpressionWalker):
         self.facts.func_refs = [
             (u[0], u[2], u[5]) for u in self.module_uses if u[0] in self.facts.functions
         ]
+        top = self.facts.module.split(".")[0]
+        in_tree = {b: t for b, t in self.facts.aliases.items() if t.split(".")[0] == top}
+        self.facts.import_refs = [(in_tree[u[0]], u[2], u[5]) for u in self.module_uses if u[0] in in_tree]
+        self.facts.decorated = {s.name for s in tree.body if isinstance(s, Functions) and s.decorator_list}
         return self.facts
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:

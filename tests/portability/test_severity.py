@@ -99,3 +99,7 @@ def test_a_class_attribute_that_is_a_platform_test_guards_its_readers_even_under
 def test_a_method_chosen_by_a_dispatch_table_needs_that_key(reach: Analysis) -> None:
     (finding,) = found(reach, "layers/norm.py", 58)
     assert (finding.severity, finding.option) == ("option", "the dispatch-table entry 'fused'")
+
+
+def test_a_helper_whose_every_call_in_any_module_is_under_a_platform_check_runs_only_there(reach: Analysis) -> None:
+    assert found(reach, "layers/helpers.py") == []
