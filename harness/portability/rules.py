@@ -83,8 +83,9 @@ class RuleContext:
             lambda module: classifier.name_platforms(module.replace(".", "_")) or ALL,
             profile.start_modules, import_stops(profile, modules),
         )
-        return cls(profile, modules, graph.reach(import_time_only=True),
-                   graph.reach(import_time_only=False), Ranker.build(profile, graph), strict)
+        run_reach = graph.reach(import_time_only=False)
+        return cls(profile, modules, graph.reach(import_time_only=True), run_reach,
+                   Ranker.build(profile, graph, run_reach), strict)
 
 
 def _names(platforms: PlatformSet) -> str:
@@ -107,7 +108,7 @@ def accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
     ones below it in the same module never run (they are counted in the hint).
     """
     for facts in rules.modules.values():
-        reached = platforms_of(rules.import_reach, facts.module)
+        reached = platforms_of(rules.run_reach, facts.module)  # also a module only a function imports
         groups: dict[tuple[str, PlatformSet, int], list[tuple[ImportSite, str]]] = {}
         for site in facts.imports:
             found = _accel_target(rules.profile, site, reached)

@@ -28,11 +28,12 @@ class Ranker:
     profile: RuntimeProfile
     graph: ImportGraph
     start_reach: Reach
+    run_reach: Reach  # also through imports inside functions
 
     @classmethod
-    def build(cls, profile: RuntimeProfile, graph: ImportGraph) -> Ranker:
+    def build(cls, profile: RuntimeProfile, graph: ImportGraph, run_reach: Reach) -> Ranker:
         """Compute the start reach of ``graph``."""
-        return cls(profile, graph, graph.reach(import_time_only=True, starts_only=True))
+        return cls(profile, graph, graph.reach(import_time_only=True, starts_only=True), run_reach)
 
     def started_on(self, module: str) -> PlatformSet:
         """Platforms on which the runtime imports ``module`` at start."""
@@ -49,6 +50,9 @@ class Ranker:
         option = self.option_for(module)
         if option is not None:
             return "option", f"imported only with {option}", option
+        lazy = self.lazy_importer(module, affected)
+        if lazy is not None and (option := self.option_for(lazy)) is not None:
+            return "option", f"imported when {lazy} runs an import inside a function, used only with {option}", option
         return "latent", f"nothing the runtime imports at start imports it on {_names(affected)}", None
 
     def at_call(self, module: str, affected: PlatformSet, owner: str | None, selected: PlatformSet,
@@ -67,6 +71,16 @@ class Ranker:
         if option is not None:
             return "option", f"called in {where}, used only with {option}", option
         return "latent", f"no platform check or dispatch sends {_names(affected)} to {where}", None
+
+    def lazy_importer(self, module: str, affected: PlatformSet) -> str | None:
+        """The module whose function imports ``module`` on one of ``affected``, when nothing imports it at start."""
+        found = self.run_reach.get(module, {})
+        for platform in ordered(affected):
+            importer = found.get(platform)
+            if importer and any(e.target == module and not e.import_time and platform in e.ctx
+                                for e in self.graph.edges.get(importer, ())):
+                return importer
+        return None
 
     def orphan(self, module: str) -> bool:
         """Whether no analysed module imports ``module`` at all (and the runtime does not start it)."""

@@ -103,3 +103,9 @@ def test_a_method_chosen_by_a_dispatch_table_needs_that_key(reach: Analysis) -> 
 
 def test_a_helper_whose_every_call_in_any_module_is_under_a_platform_check_runs_only_there(reach: Analysis) -> None:
     assert found(reach, "layers/helpers.py") == []
+
+
+def test_a_module_only_a_function_imports_is_reached_when_that_function_runs(reach: Analysis) -> None:
+    (finding,) = found(reach, "layers/lazy_rope.py")
+    assert (finding.symbol, finding.severity, finding.option) == ("tilelang", "option", "a lazy_model model")
+    assert finding.platforms == ("npu", "xpu", "cpu")
