@@ -171,16 +171,7 @@ def analyse_tree(
     """Run every static rule over ``packages`` found under ``root``."""
     started = time.monotonic()
     root = Path(root).resolve()
-    sources = source_modules(root, packages)
-    sources += [s for m in profile.start_modules if (s := module_source(root, m)) is not None
-                and m not in {x.module for x in sources}]
-    facts = collect_facts(sources, profile, jobs)
-    if profile.follow_imports:
-        facts += _follow_imports(root, facts, profile, jobs)
-        sources_count = len(facts)
-    else:
-        sources_count = len(sources)
-    facts = _with_imported_predicates(root, facts, profile)
+    facts = _all_facts(root, packages, profile, jobs)
     modules = {f.module: f for f in facts}
     rules = RuleContext.build(profile, modules, strict=strict)
     findings = _dedupe(all_findings(rules))
@@ -193,7 +184,7 @@ def analyse_tree(
     return Analysis(
         root=str(root),
         packages=tuple(packages),
-        files=sources_count,
+        files=len(facts),
         seconds=round(time.monotonic() - started, 3),
         findings=tuple(apply_markers(findings, markers)),
         errors=tuple(m.error for m in facts if m.error),
@@ -202,6 +193,17 @@ def analyse_tree(
         markers={path: lines for path, lines in markers.items() if lines},
         ranker=rules.ranker,
     )
+
+
+def _all_facts(root: Path, packages: Sequence[str], profile: RuntimeProfile, jobs: int | None) -> list[ModuleFacts]:
+    """Facts of the listed packages, the start modules and (``follow_imports``) what they import."""
+    sources = source_modules(root, packages)
+    listed = {s.module for s in sources}
+    sources += [s for m in profile.start_modules if m not in listed and (s := module_source(root, m)) is not None]
+    facts = collect_facts(sources, profile, jobs)
+    if profile.follow_imports:
+        facts += _follow_imports(root, facts, profile, jobs)
+    return _with_imported_predicates(root, facts, profile)
 
 
 def _with_imported_predicates(root: Path, facts: list[ModuleFacts], profile: RuntimeProfile) -> list[ModuleFacts]:

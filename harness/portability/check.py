@@ -83,10 +83,7 @@ def run_portability(options: PortabilityOptions) -> dict[str, Any]:
         runtime = RuntimeSource.from_directory(options.source, profile.top_package, profile.distribution)
     else:
         runtime = locate_runtime(python, profile.top_package, profile.distribution)
-    deps = read_platform_deps(runtime.root, profile.distribution, profile.platform_extras, profile.platform_pyprojects)
-    derived = deps.accelerator_packages(profile.distribution_imports, runtime.root)
-    # the hand-kept list wins where both speak
-    profile = dataclasses.replace(profile, accelerator_packages={**derived, **profile.accelerator_packages})
+    profile, platform_packages = _with_platform_deps(profile, runtime.root)
     analysis = analyse_tree(runtime.root, profile.packages, profile, jobs=options.jobs, strict=options.strict)
     findings = list(analysis.findings)
     probe: ProbeResult | None = None
@@ -110,13 +107,24 @@ def run_portability(options: PortabilityOptions) -> dict[str, Any]:
             "files": analysis.files, "seconds": analysis.seconds, "strict": options.strict,
             "errors": list(analysis.errors), "warnings": list(analysis.warnings),
             "python": runtime.python_version,
-            "platform_packages": {"read": deps.describe(),
-                                  "derived": {name: list(ordered(where)) for name, where in sorted(derived.items())}},
+            "platform_packages": platform_packages,
         },
         probe=probe.to_dict() if probe is not None else None,
         extra={"unused_suppressions": _unused(suppressions, findings), "probe_expected": expected},
         fail_on=options.fail_on,
     )
+
+
+def _with_platform_deps(profile: RuntimeProfile, root: Path) -> tuple[RuntimeProfile, dict[str, Any]]:
+    """The profile with what each platform installs (from the distribution's metadata) added, and a record of it.
+
+    The hand-kept list wins where both speak.
+    """
+    deps = read_platform_deps(root, profile.distribution, profile.platform_extras, profile.platform_pyprojects)
+    derived = deps.accelerator_packages(profile.distribution_imports, root)
+    profile = dataclasses.replace(profile, accelerator_packages={**derived, **profile.accelerator_packages})
+    return profile, {"read": deps.describe(),
+                     "derived": {name: list(ordered(where)) for name, where in sorted(derived.items())}}
 
 
 def _unused(suppressions: SuppressionFile | None, findings: list[Finding]) -> list[dict[str, str]]:

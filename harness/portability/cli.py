@@ -45,6 +45,15 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
                         help="write the current unsuppressed finding keys to FILE and exit 0")
     parser.add_argument("--suppressions", metavar="FILE", help="suppression YAML (rule, path, symbol, reason)")
     parser.add_argument("--json", metavar="OUT", help="also write the result record as JSON")
+    _probe_options(parser)
+    parser.add_argument("--strict", action="store_true",
+                        help="also report reads under non-platform tests (configuration choices)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="parser processes (default: CPU count)")
+    _output_options(parser)
+    return parser
+
+
+def _probe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
                         help="import every module with accelerator packages hidden (default: on for "
                              "an installed runtime, off with --source)")
@@ -54,9 +63,9 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
                         help="seconds allowed per module import (default: 60)")
     parser.add_argument("--probe-timeout", type=float, default=600.0, metavar="S",
                         help="seconds allowed for the whole probe (default: 600)")
-    parser.add_argument("--strict", action="store_true",
-                        help="also report reads under non-platform tests (configuration choices)")
-    parser.add_argument("--jobs", type=int, metavar="N", help="parser processes (default: CPU count)")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on", default="breaks", metavar="SEVERITIES",
                         help=f"comma-separated severities whose new findings fail the check, from "
                              f"{','.join(SEVERITIES)} (default: breaks)")
@@ -65,7 +74,6 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
                              "github (workflow annotations); --json writes the record besides")
     parser.add_argument("--path-prefix", default="", metavar="DIR/",
                         help="prefix for paths in lines/github output, e.g. python/ in an SGLang checkout")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

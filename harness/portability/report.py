@@ -40,10 +40,6 @@ def build_result(
     records = [{**f.to_dict(), "status": status_of(f, baseline)} for f in listed]
     for record in records:
         record["failing"] = record["status"] == "new" and record["severity"] in fail_on
-    statuses = collections.Counter(r["status"] for r in records)
-    by_rule = collections.Counter(r["rule"] for r in records if r["status"] != "suppressed")
-    by_severity = collections.Counter(r["severity"] for r in records if r["status"] != "suppressed")
-    new_by_severity = collections.Counter(r["severity"] for r in records if r["status"] == "new")
     return {
         "schema": SCHEMA,
         "runtime": runtime,
@@ -51,22 +47,31 @@ def build_result(
         "source": source,
         "packages": list(packages),
         "analysis": dict(analysis),
-        "counts": {
-            "findings": len(records),
-            "new": statuses["new"],
-            "baselined": statuses["baselined"],
-            "suppressed": statuses["suppressed"],
-            "keys": len({r["key"] for r in records}),
-            "by_rule": {rule: by_rule[rule] for rule in RULES if by_rule[rule]},
-            "by_severity": {severity: by_severity[severity] for severity in SEVERITIES},
-            "new_by_severity": {severity: new_by_severity[severity] for severity in SEVERITIES},
-            "failing": sum(1 for r in records if r["failing"]),
-        },
+        "counts": _counts(records),
         "fail_on": list(fail_on),
         "findings": records,
         "probe": dict(probe) if probe is not None else None,
         "stale_baseline": baseline.stale(listed),
         **(extra or {}),
+    }
+
+
+def _counts(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Findings by status, rule and severity (suppressed ones only in their own count)."""
+    statuses = collections.Counter(r["status"] for r in records)
+    by_rule = collections.Counter(r["rule"] for r in records if r["status"] != "suppressed")
+    by_severity = collections.Counter(r["severity"] for r in records if r["status"] != "suppressed")
+    new_by_severity = collections.Counter(r["severity"] for r in records if r["status"] == "new")
+    return {
+        "findings": len(records),
+        "new": statuses["new"],
+        "baselined": statuses["baselined"],
+        "suppressed": statuses["suppressed"],
+        "keys": len({r["key"] for r in records}),
+        "by_rule": {rule: by_rule[rule] for rule in RULES if by_rule[rule]},
+        "by_severity": {severity: by_severity[severity] for severity in SEVERITIES},
+        "new_by_severity": {severity: new_by_severity[severity] for severity in SEVERITIES},
+        "failing": sum(1 for r in records if r["failing"]),
     }
 
 
