@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("workarounds", help="list the named workarounds and what each changes")
     wk.set_defaults(func=_workarounds)
     pt = sub.add_parser("portability", add_help=False, help="statically check a runtime for accelerator-only imports "
-                        "and names; exit 1 on findings not in the baseline (see `harness portability --help`)")
+                        "and names; exit 1 on new findings that break a platform (see `harness portability --help`)")
     pt.set_defaults(func=_portability, passthrough=True)
     add_reference_parser(sub)
     add_bisect_parser(sub)

@@ -167,8 +167,8 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
         if inputs.config_error:
             signoff = signoff.with_blocker(Finding("config", "", "", f"the report's configuration is invalid: {inputs.config_error}"))
         portability = read_portability(inputs.run_dir, run.manifest.run_id)
-        if portability is not None and portability.new:  # a new device-only import breaks a device: it blocks
-            signoff = signoff.with_blocker(Finding("portability", "", "", f"{portability.new} new portability finding(s): "
+        if portability is not None and portability.failing:  # a new device-only import breaks a device: it blocks
+            signoff = signoff.with_blocker(Finding("portability", "", "", f"{portability.failing} new portability finding(s) that break a platform: "
                                                    "see the Portability section; fix them or accept them into the baseline"))
         past = scan.result()
     redactor = Redactor.from_sources(inputs.environ, run.manifest.raw, *(r.fingerprint for r in run.records))

@@ -20,6 +20,7 @@ from reports.store import read_manifest
 PORTABILITY_FILE = "portability.json"  # harness.portability.runfile.RUN_FILE
 RUN_SCHEMA = "harness.portability.run/1"
 MAX_LISTED = 200  # new findings listed per runtime; the rest are counted
+SEVERITIES = ("breaks", "option", "latent")  # harness.portability.finding.SEVERITIES, worst first
 Status = Literal["pass", "fail", "skipped"]
 
 
@@ -34,6 +35,9 @@ class PortabilityFinding:
     platforms: str
     when: str
     hint: str
+    severity: str = "breaks"
+    reach: str = ""
+    failing: bool = True
     bisect: str = ""  # the `harness bisect` command that finds the release that brought it (when the baseline is older)
 
 
@@ -55,6 +59,8 @@ class RuntimePortability:
     analysed: str
     problems: tuple[str, ...]
     skipped: str = ""
+    failing: int = 0  # new findings of a severity that fails the check (breaks, unless promoted)
+    severities: tuple[tuple[str, int], ...] = ()  # unsuppressed findings per severity, worst first
 
     @property
     def anchor(self) -> str:
@@ -70,6 +76,11 @@ class PortabilitySection:
     @property
     def new(self) -> int:
         return sum(r.new for r in self.runtimes)
+
+    @property
+    def failing(self) -> int:
+        """New findings that fail the check (by default those ranked *breaks*)."""
+        return sum(r.failing for r in self.runtimes)
 
 
 def read_portability(run_dir: Path, run_id: str) -> PortabilitySection | None:
@@ -103,7 +114,10 @@ def _runtime(name: str, entry: Mapping[str, Any]) -> RuntimePortability:
     if entry.get("skipped"):
         return RuntimePortability(name, version, "skipped", 0, 0, 0, (), 0, "", 0, "", (), str(entry["skipped"]))
     findings = [f for f in entry.get("findings") or () if isinstance(f, Mapping)]
-    new = [f for f in findings if f.get("status") == "new"]
+    new = sorted((f for f in findings if f.get("status") == "new"), key=_worst_first)
+    failing = sum(1 for f in new if f.get("failing", True))
+    severities = tuple((s, sum(1 for f in findings if f.get("status") != "suppressed" and _severity(f) == s))
+                       for s in SEVERITIES)
     counts = {s: sum(1 for f in findings if f.get("status") == s) for s in ("new", "baselined", "suppressed")}
     analysis = entry.get("analysis") if isinstance(entry.get("analysis"), Mapping) else {}
     baseline = entry.get("baseline") if isinstance(entry.get("baseline"), Mapping) else {}
@@ -111,12 +125,23 @@ def _runtime(name: str, entry: Mapping[str, Any]) -> RuntimePortability:
     analysed = f"{analysis.get('files', '?')} files analysed" + (
         f"; import probe: {probe.get('imported', '?')}/{probe.get('modules', '?')} modules imported" if probe else "; no import probe")
     return RuntimePortability(
-        name, version, "fail" if new else "pass", counts["new"], counts["baselined"], counts["suppressed"],
+        name, version, "fail" if failing else "pass", counts["new"], counts["baselined"], counts["suppressed"],
         tuple(_finding(f, name, _baseline_version(name, baseline), entry.get("version")) for f in new[:MAX_LISTED]),
         max(0, len(new) - MAX_LISTED),
         str(baseline.get("note") or "not recorded"),
         len(entry.get("stale_baseline") or ()), analysed, tuple(map(str, analysis.get("errors") or ())),
+        failing=failing, severities=severities,
     )
+
+
+def _severity(f: Mapping[str, Any]) -> str:
+    severity = str(f.get("severity") or "breaks")  # records written before severities were all *breaks*
+    return severity if severity in SEVERITIES else "breaks"
+
+
+def _worst_first(f: Mapping[str, Any]) -> tuple[int, str, int]:
+    line = f.get("line")
+    return SEVERITIES.index(_severity(f)), str(f.get("path", "")), line if isinstance(line, int) else 0
 
 
 def _finding(f: Mapping[str, Any], runtime: str, good: str | None, bad: Any) -> PortabilityFinding:
@@ -126,7 +151,8 @@ def _finding(f: Mapping[str, Any], runtime: str, good: str | None, bad: Any) -> 
     return PortabilityFinding(
         f"{f.get('path', '?')}:{f.get('line', '?')}", str(f.get("rule", "")), str(f.get("symbol", "")),
         ", ".join(map(str, platforms)) if isinstance(platforms, list) else str(platforms or ""),
-        str(f.get("when", "")), str(f.get("hint", "")), command,
+        str(f.get("when", "")), str(f.get("hint", "")),
+        _severity(f), str(f.get("reach") or ""), bool(f.get("failing", True)), command,
     )
 
 

@@ -92,8 +92,10 @@ def test_findings_of_a_real_check_are_listed_per_runtime_version(tmp_path: Path,
     assert (sglang["data-version"], sglang["data-status"], sglang["data-new"], sglang["data-baselined"]) == ("0.5.23", "fail", "1", "0")
     assert (vllm["data-version"], vllm["data-status"], vllm["data-new"], vllm["data-suppressed"]) == ("0.32.0", "pass", "0", "0")
     [finding] = p.findings
-    where, rule, symbol, platforms, hint = finding["cells"]  # type: ignore[misc]
+    where, severity, rule, symbol, platforms, hint = finding["cells"]  # type: ignore[misc]
     assert finding["data-finding"] == where == "sglang/srt/models/bad_model.py:3"
+    assert severity == finding["data-severity"] == "breaks" and finding["data-failing"] == "true"
+    assert "sglang.srt.models.bad_model (model registry)" in hint  # how the platform reaches it
     assert (rule, symbol) == ("accel-import", "flashinfer.rmsnorm")
     assert platforms.startswith("rocm, npu, xpu, cpu") and "import it inside the function" in hint
     md = out.summary.read_text()
@@ -112,7 +114,7 @@ def test_every_string_from_the_file_is_escaped(tmp_path: Path) -> None:
     html = out.index.read_text()
     p = page(out.index)
     assert "script" not in p.elements and "img" not in p.elements
-    assert p.findings[0]["data-finding"] == f"{EVIL}:7" and p.findings[0]["cells"][2] == EVIL  # type: ignore[index]
+    assert p.findings[0]["data-finding"] == f"{EVIL}:7" and p.findings[0]["cells"][3] == EVIL  # type: ignore[index]
     assert p.runtimes[EVIL]["data-status"] == "skipped"
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6
     md = out.summary.read_text()
@@ -158,13 +160,15 @@ def test_merged_shards_keep_their_portability_results(tmp_path: Path) -> None:
 def test_new_portability_findings_block_the_release(tmp_path: Path) -> None:
     run = running_run(tmp_path / "latest")
 
-    def blockers(status: str) -> list[str]:
+    def blockers(status: str, **ranked: object) -> list[str]:
         finding = {"rule": "accel-import", "path": "sglang/srt/models/x.py", "line": 3, "symbol": "sgl_kernel.f",
-                   "platforms": ["npu"], "hint": "guard it", "when": "import", "status": status, "key": "k"}
+                   "platforms": ["npu"], "hint": "guard it", "when": "import", "status": status, "key": "k", **ranked}
         write_json_atomic(run / "portability.json", {"run_id": "r1", "runtimes": {
             "sglang": {"runtime": "sglang", "version": "0.5.23", "findings": [finding]}}})
         out = render(run)
         return [b.kind for b in out.data.signoff.blockers] if out.verdict == "NO-GO" else []
 
-    assert "portability" in blockers("new")
+    assert "portability" in blockers("new")  # a record without severities: every finding counts as *breaks*
     assert "portability" not in blockers("baselined")
+    assert "portability" in blockers("new", severity="breaks", failing=True)
+    assert "portability" not in blockers("new", severity="latent", failing=False)  # listed, not blocking

@@ -68,7 +68,20 @@ def _frames(exc, roots):
     return last, origin
 
 
-def _describe(exc, blocked, roots):
+def _machinery(exc, module):
+    """Whether the import failed in the import system's or the probe's own bookkeeping, not in the module.
+
+    ``KeyError: 'sglang'`` while importing ``sglang.srt.x``: a parent package vanished from
+    ``sys.modules`` (a module of an earlier import removed it), which says nothing about the module.
+    """
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(key, str) and (module == key or module.startswith(key + ".")):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return len(frames) > 1 and frames[-1].filename == "<string>"  # raised by this file (run with -c)
+
+
+def _describe(exc, blocked, roots, module=""):
     hidden = [e for e in _chain(exc) if isinstance(e, ImportError) and e.name and _blocked(e.name, blocked)]
     if isinstance(exc, ProbeTimeout):
         kind = "timeout"
@@ -76,6 +89,8 @@ def _describe(exc, blocked, roots):
         kind = "blocked-import"
     elif isinstance(exc, ModuleNotFoundError):
         kind = "missing-module"
+    elif _machinery(exc, module):
+        kind = "probe-machinery"
     else:
         kind = "error"
     last, origin = _frames(exc, roots)
@@ -118,7 +133,7 @@ def main(config_path):
                 signal.setitimer(signal.ITIMER_REAL, config["module_timeout"])
             importlib.import_module(module)
         except BaseException as exc:  # the probe reports every failure, SystemExit included
-            record.update(ok=False, **_describe(exc, blocked, roots))
+            record.update(ok=False, **_describe(exc, blocked, roots, module))
         finally:
             if timer:
                 signal.setitimer(signal.ITIMER_REAL, 0)

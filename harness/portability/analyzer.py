@@ -8,15 +8,17 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from harness.portability.facts import ModuleFacts
 from harness.portability.finding import Finding
 from harness.portability.graph import platforms_of
+from harness.portability.guards import imported_predicates
 from harness.portability.platforms import PlatformSet
 from harness.portability.predicates import ConditionEvaluator, NameClassifier
 from harness.portability.profile import RuntimeProfile
 from harness.portability.rules import RuleContext, all_findings
+from harness.portability.severity import Ranker
 from harness.portability.suppress import apply_markers, scan_markers
 from harness.portability.walker import FactWalker
 
@@ -50,6 +52,7 @@ class Analysis:
     warnings: tuple[str, ...]
     import_reach: Mapping[str, PlatformSet] = dataclasses.field(default_factory=dict)
     markers: Mapping[str, Mapping[int, str]] = dataclasses.field(default_factory=dict)
+    ranker: Optional[Ranker] = None  # ranks findings found later (the import probe's)
 
 
 def source_modules(root: Path, packages: Sequence[str]) -> list[SourceModule]:
@@ -85,17 +88,46 @@ def _module_name(path: Path, root: Path) -> str | None:
     return ".".join(parts)
 
 
-def module_facts(source: SourceModule, profile: RuntimeProfile, classifier: NameClassifier | None = None) -> ModuleFacts:
-    """Parse one module and walk it."""
+def module_source(root: Path, module: str) -> SourceModule | None:
+    """The file ``module`` imports from under ``root`` (``a/b.py`` or ``a/b/__init__.py``), if any."""
+    base = root.joinpath(*module.split("."))
+    for path, package in ((base / "__init__.py", True), (base.with_suffix(".py"), False)):
+        if path.is_file():
+            return SourceModule(module, path, path.relative_to(root).as_posix(), package)
+    return None
+
+
+def imported_sources(root: Path, facts: Iterable[ModuleFacts], known: set[str], top: str) -> list[SourceModule]:
+    """In-tree modules ``facts`` import at module level (and their parent packages), not in ``known`` yet."""
+    wanted: set[str] = set()
+    for module in facts:
+        for site in module.imports:
+            if not site.import_time:
+                continue  # a lazy import inside a function runs only when it is called
+            names = [site.module, f"{site.module}.{site.name}"] if site.name else [site.module]
+            for name in names:
+                parts = name.split(".")
+                wanted.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    found = []
+    for name in sorted(wanted - known):
+        if name.split(".")[0] == top and (source := module_source(root, name)) is not None:
+            found.append(source)
+    return found
+
+
+def module_facts(source: SourceModule, profile: RuntimeProfile, classifier: NameClassifier | None = None,
+                 imported: Mapping[str, PlatformSet] | None = None) -> ModuleFacts:
+    """Parse one module and walk it; ``imported``: predicate functions it imports, by local name."""
     facts = ModuleFacts(source.module, source.relpath, source.is_package)
     try:
-        text = source.path.read_text(encoding="utf-8")
+        text = source.path.read_text(encoding="utf-8-sig")  # a BOM at the start is not code
         tree = ast.parse(text, filename=str(source.path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         facts.error = f"{source.relpath}: cannot parse: {exc}"
         return facts
     facts.markers, facts.empty_markers = scan_markers(text)
     evaluator = ConditionEvaluator(classifier or NameClassifier(profile), profile)
+    evaluator.functions.update(imported or {})
     return FactWalker(facts, evaluator).run(tree)
 
 
@@ -139,8 +171,7 @@ def analyse_tree(
     """Run every static rule over ``packages`` found under ``root``."""
     started = time.monotonic()
     root = Path(root).resolve()
-    sources = source_modules(root, packages)
-    facts = collect_facts(sources, profile, jobs)
+    facts = _all_facts(root, packages, profile, jobs)
     modules = {f.module: f for f in facts}
     rules = RuleContext.build(profile, modules, strict=strict)
     findings = _dedupe(all_findings(rules))
@@ -153,14 +184,59 @@ def analyse_tree(
     return Analysis(
         root=str(root),
         packages=tuple(packages),
-        files=len(sources),
+        files=len(facts),
         seconds=round(time.monotonic() - started, 3),
         findings=tuple(apply_markers(findings, markers)),
         errors=tuple(m.error for m in facts if m.error),
         warnings=tuple(warnings),
         import_reach={m: platforms_of(rules.import_reach, m) for m in modules},
         markers={path: lines for path, lines in markers.items() if lines},
+        ranker=rules.ranker,
     )
+
+
+def _all_facts(root: Path, packages: Sequence[str], profile: RuntimeProfile, jobs: int | None) -> list[ModuleFacts]:
+    """Facts of the listed packages, the start modules and (``follow_imports``) what they import."""
+    sources = source_modules(root, packages)
+    listed = {s.module for s in sources}
+    sources += [s for m in profile.start_modules if m not in listed and (s := module_source(root, m)) is not None]
+    facts = collect_facts(sources, profile, jobs)
+    if profile.follow_imports:
+        facts += _follow_imports(root, facts, profile, jobs)
+    return _with_imported_predicates(root, facts, profile)
+
+
+def _with_imported_predicates(root: Path, facts: list[ModuleFacts], profile: RuntimeProfile) -> list[ModuleFacts]:
+    """Walk again the modules that import a predicate function of another module, knowing it."""
+    known = {f"{m.module}.{name}": where for m in facts for name, where in m.predicate_functions.items()}
+    if not known:
+        return facts
+    classifier = NameClassifier(profile)
+    result = []
+    for module in facts:
+        imported = {name: where for name, where in imported_predicates(module.aliases, known).items()
+                    if classifier.predicate(name) is None}  # `is_hip` is known by its name already
+        source = module_source(root, module.module) if imported else None
+        result.append(module_facts(source, profile, classifier, imported) if source is not None else module)
+    return result
+
+
+def _follow_imports(root: Path, facts: list[ModuleFacts], profile: RuntimeProfile, jobs: int | None) -> list[ModuleFacts]:
+    """Facts of every in-tree module reachable by imports from ``facts``, beyond the listed packages.
+
+    Model files import from the whole distribution (``sglang.kernels``, ``sglang.srt.mem_cache``):
+    what they pull in at start is analysed too, and a chain through it is reported.
+    """
+    known = {f.module for f in facts}
+    added: list[ModuleFacts] = []
+    frontier = facts
+    while True:
+        more = imported_sources(root, frontier, known, profile.top_package)
+        if not more:
+            return added
+        frontier = collect_facts(more, profile, jobs)
+        known.update(s.module for s in more)
+        added += frontier
 
 
 def _dedupe(findings: Iterable[Finding]) -> list[Finding]:

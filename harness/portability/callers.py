@@ -47,6 +47,77 @@ def owner_reach(facts: ModuleFacts) -> dict[str, PlatformSet]:
     return reach
 
 
+def owner_flags(facts: ModuleFacts) -> dict[str, frozenset[str]]:
+    """Names a tested availability flag vouches for at every reference of a method (``C.m``)::
+
+        if quant is not None and _rmsnorm_quant_available:
+            return self.forward_fused(x)          # -> C.forward_fused: {"_rmsnorm_quant"}
+
+    Only methods something in the class refers to; the greatest fixpoint over the references.
+    """
+    refs: dict[str, list[tuple[frozenset[str], str | None]]] = collections.defaultdict(list)
+    for cls in facts.classes:
+        for method, names, owner in cls.method_flags:
+            refs[f"{cls.qualname}.{method}"].append((names, owner))
+    every = frozenset().union(*(n for sites in refs.values() for n, _ in sites))
+    safe = {name: every for name in refs}
+    for _ in range(len(refs) + 1):
+        changed = False
+        for name, sites in refs.items():
+            found = every
+            for names, owner in sites:
+                found &= names | (safe.get(owner, frozenset()) if owner is not None else frozenset())
+            if found != safe[name]:
+                safe[name], changed = found, True
+        if not changed:
+            break
+    return {name: names for name, names in safe.items() if names}
+
+
+def table_choices(facts: ModuleFacts) -> dict[str, str]:
+    """Methods referred to only as values of dispatch tables, with the keys that choose them.
+
+    ``{"flashinfer": self._forward_flashinfer}[backend]``: ``C._forward_flashinfer`` runs only when
+    something picks ``"flashinfer"`` -> ``{"C._forward_flashinfer": "'flashinfer'"}``.
+    """
+    keys: dict[str, list[str | None]] = collections.defaultdict(list)
+    for cls in facts.classes:
+        for method, key in cls.method_keys:
+            keys[f"{cls.qualname}.{method}"].append(key)
+    return {name: ", ".join(sorted({repr(k) for k in found if k is not None}))
+            for name, found in keys.items() if None not in found}
+
+
+def function_reach(modules: Mapping[str, ModuleFacts]) -> dict[str, PlatformSet]:
+    """Platforms each public module-level function (``pkg.mod.f``) can run on, from every in-tree reference.
+
+    ``from pkg.mod import f`` in other modules counts, so a helper whose every call site, in any
+    module, sits under ``if _is_npu:`` runs on {npu}. Decorated functions (registered ops) and
+    functions nothing here refers to are left out: they may be called from anywhere.
+    """
+    refs: dict[str, list[tuple[PlatformSet, str | None]]] = collections.defaultdict(list)
+    for facts in modules.values():
+        for name, ctx, owner in facts.func_refs:
+            refs[f"{facts.module}.{name}"].append((ctx, f"{facts.module}.{owner}" if owner else None))
+        for target, ctx, owner in facts.import_refs:
+            refs[target].append((ctx, f"{facts.module}.{owner}" if owner else None))
+    known = {f"{m.module}.{name}" for m in modules.values() for name in m.functions
+             if not _private(name) and name not in m.decorated}
+    refs = {name: sites for name, sites in refs.items() if name in known}
+    reach: dict[str, PlatformSet] = {name: NONE for name in refs}
+    for _ in range(len(refs) + 1):
+        changed = False
+        for name, sites in refs.items():
+            found = NONE
+            for ctx, owner in sites:
+                found |= ctx & reach.get(owner, ALL) if owner is not None else ctx
+            if found != reach[name]:
+                reach[name], changed = found, True
+        if not changed:
+            break
+    return {name: where for name, where in reach.items() if where != ALL}
+
+
 def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
     """Narrow a use's platforms by where its enclosing function can be called."""
     return ctx if owner is None else ctx & reach.get(owner, ALL)

@@ -12,9 +12,10 @@ import yaml
 
 from harness.portability.analyzer import Analysis, analyse_tree, source_modules
 from harness.portability.baseline import Baseline
-from harness.portability.finding import Finding
+from harness.portability.finding import SEVERITIES, Finding, Severity
 from harness.portability.locate import RuntimeSource, locate_runtime
-from harness.portability.platforms import ALL, PLATFORMS, Platform, PlatformSet
+from harness.portability.platform_deps import read_platform_deps
+from harness.portability.platforms import ALL, PLATFORMS, Platform, PlatformSet, ordered
 from harness.portability.probe import ProbeConfig, ProbeFailure, ProbeResult, run_probe
 from harness.portability.profile import PROFILES, RuntimeProfile
 from harness.portability.report import build_result
@@ -38,11 +39,16 @@ class PortabilityOptions:
     probe_timeout: float = 600.0
     strict: bool = False
     jobs: int | None = None
+    fail_on: tuple[Severity, ...] = ("breaks",)
 
     @classmethod
     def create(cls, **values: Any) -> PortabilityOptions:
         """Validate values (runtime known, platform valid, limits positive) and build options."""
-        options = cls(**{k: tuple(v) if k == "packages" else v for k, v in values.items()})
+        options = cls(**{k: tuple(v) if k in ("packages", "fail_on") else v for k, v in values.items()})
+        bad = [s for s in options.fail_on if s not in SEVERITIES]
+        if bad or not options.fail_on:
+            raise ValueError(f"--fail-on takes severities from {list(SEVERITIES)}, got {list(options.fail_on)}; "
+                             f"e.g. --fail-on breaks,option")
         PROFILES.get(options.runtime)  # raises with the known names
         if options.probe_platform is not None and options.probe_platform not in PLATFORMS:
             raise ValueError(
@@ -77,6 +83,7 @@ def run_portability(options: PortabilityOptions) -> dict[str, Any]:
         runtime = RuntimeSource.from_directory(options.source, profile.top_package, profile.distribution)
     else:
         runtime = locate_runtime(python, profile.top_package, profile.distribution)
+    profile, platform_packages = _with_platform_deps(profile, runtime.root)
     analysis = analyse_tree(runtime.root, profile.packages, profile, jobs=options.jobs, strict=options.strict)
     findings = list(analysis.findings)
     probe: ProbeResult | None = None
@@ -100,10 +107,24 @@ def run_portability(options: PortabilityOptions) -> dict[str, Any]:
             "files": analysis.files, "seconds": analysis.seconds, "strict": options.strict,
             "errors": list(analysis.errors), "warnings": list(analysis.warnings),
             "python": runtime.python_version,
+            "platform_packages": platform_packages,
         },
         probe=probe.to_dict() if probe is not None else None,
         extra={"unused_suppressions": _unused(suppressions, findings), "probe_expected": expected},
+        fail_on=options.fail_on,
     )
+
+
+def _with_platform_deps(profile: RuntimeProfile, root: Path) -> tuple[RuntimeProfile, dict[str, Any]]:
+    """The profile with what each platform installs (from the distribution's metadata) added, and a record of it.
+
+    The hand-kept list wins where both speak.
+    """
+    deps = read_platform_deps(root, profile.distribution, profile.platform_extras, profile.platform_pyprojects)
+    derived = deps.accelerator_packages(profile.distribution_imports, root)
+    profile = dataclasses.replace(profile, accelerator_packages={**derived, **profile.accelerator_packages})
+    return profile, {"read": deps.describe(),
+                     "derived": {name: list(ordered(where)) for name, where in sorted(derived.items())}}
 
 
 def _unused(suppressions: SuppressionFile | None, findings: list[Finding]) -> list[dict[str, str]]:
@@ -146,8 +167,8 @@ def probe_findings(
     groups: dict[tuple[str, int, str], list[tuple[ProbeFailure, PlatformSet]]] = collections.defaultdict(list)
     expected = []
     for failure in probe.failures:
-        if failure.kind not in ("blocked-import", "error"):
-            continue
+        if failure.kind != "blocked-import":
+            continue  # missing dependencies, the probe's own machinery, other errors: the environment
         found = profile.available_on(failure.blocked_module) if failure.blocked_module else None
         platforms = (ALL - found[1] if found else ALL) & analysis.import_reach.get(failure.module, ALL)
         platforms &= {platform} if platform is not None else ALL
@@ -156,18 +177,24 @@ def probe_findings(
             continue
         path, line = _location(failure, root)
         groups[(path, line, failure.blocked_module or failure.exception)].append((failure, platforms))
-    return [_probe_finding(key, group) for key, group in sorted(groups.items())], expected
+    return [_probe_finding(key, group, analysis) for key, group in sorted(groups.items())], expected
 
 
-def _probe_finding(key: tuple[str, int, str], group: list[tuple[ProbeFailure, PlatformSet]]) -> Finding:
+def _probe_finding(key: tuple[str, int, str], group: list[tuple[ProbeFailure, PlatformSet]],
+                   analysis: Analysis) -> Finding:
     path, line, cause = key
     first = group[0][0]
     modules = [failure.module for failure, _ in group]
     examples = ", ".join(modules[:3]) + (", …" if len(modules) > 3 else "")
-    return Finding.create(
-        "import-probe", path, line, cause, frozenset().union(*(p for _, p in group)),
+    platforms = frozenset().union(*(p for _, p in group))
+    finding = Finding.create(
+        "import-probe", path, line, cause, platforms,
         f"importing {len(modules)} module(s) fails here ({examples}): {first.exception}: {first.message}",
     )
+    if analysis.ranker is None:
+        return finding
+    ranks = [analysis.ranker.at_import(failure.module, where) for failure, where in group]
+    return finding.ranked(*min(ranks, key=lambda r: SEVERITIES.index(r[0])))
 
 
 def _location(failure: ProbeFailure, root: Path) -> tuple[str, int]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from harness.portability.baseline import Baseline
 from harness.portability.check import PortabilityOptions, run_portability
-from harness.portability.finding import Finding
+from harness.portability.finding import SEVERITIES, Finding
+from harness.portability.formats import RENDERERS
 from harness.portability.locate import RuntimeLocateError
 from harness.portability.platforms import PLATFORMS
 from harness.portability.probe import ProbeError
@@ -25,7 +26,9 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
         prog=prog,
         description="Statically check a serving runtime for accelerator-only imports, names and "
                     "attributes bound only on some platforms, and probe that every module imports "
-                    "with accelerator packages hidden. Exits 1 when a finding is not in the baseline.",
+                    "with accelerator packages hidden. Each finding is ranked breaks / option / latent by how a "
+                    "platform reaches it; exits 1 when a new finding (not in the baseline) has a "
+                    "--fail-on severity.",
     )
     parser.add_argument("--runtime", default="sglang", choices=PROFILES.names(),
                         help="runtime profile (default: sglang)")
@@ -42,6 +45,15 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
                         help="write the current unsuppressed finding keys to FILE and exit 0")
     parser.add_argument("--suppressions", metavar="FILE", help="suppression YAML (rule, path, symbol, reason)")
     parser.add_argument("--json", metavar="OUT", help="also write the result record as JSON")
+    _probe_options(parser)
+    parser.add_argument("--strict", action="store_true",
+                        help="also report reads under non-platform tests (configuration choices)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="parser processes (default: CPU count)")
+    _output_options(parser)
+    return parser
+
+
+def _probe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
                         help="import every module with accelerator packages hidden (default: on for "
                              "an installed runtime, off with --source)")
@@ -51,14 +63,21 @@ def build_parser(prog: str = "harness portability") -> argparse.ArgumentParser:
                         help="seconds allowed per module import (default: 60)")
     parser.add_argument("--probe-timeout", type=float, default=600.0, metavar="S",
                         help="seconds allowed for the whole probe (default: 600)")
-    parser.add_argument("--strict", action="store_true",
-                        help="also report reads under non-platform tests (configuration choices)")
-    parser.add_argument("--jobs", type=int, metavar="N", help="parser processes (default: CPU count)")
-    return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on", default="breaks", metavar="SEVERITIES",
+                        help=f"comma-separated severities whose new findings fail the check, from "
+                             f"{','.join(SEVERITIES)} (default: breaks)")
+    parser.add_argument("--format", choices=("text", *RENDERERS), default="text",
+                        help="stdout format: text (grouped by file), lines (path:line: rule message) or "
+                             "github (workflow annotations); --json writes the record besides")
+    parser.add_argument("--path-prefix", default="", metavar="DIR/",
+                        help="prefix for paths in lines/github output, e.g. python/ in an SGLang checkout")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the check; 0 when every finding is baselined or suppressed, 1 otherwise, 2 on bad usage."""
+    """Run the check; 1 when a new finding has a ``--fail-on`` severity (breaks), 0 otherwise, 2 on bad usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -68,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             baseline=args.baseline, probe=args.probe, probe_platform=args.probe_platform,
             probe_module_timeout=args.probe_module_timeout, probe_timeout=args.probe_timeout,
             strict=args.strict, jobs=args.jobs,
+            fail_on=[s.strip() for s in args.fail_on.split(",") if s.strip()],
         )
         result = run_portability(options)
     except (ValueError, KeyError, FileNotFoundError, RuntimeLocateError, ProbeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_text(result))
+    print(render_text(result) if args.format == "text" else RENDERERS[args.format](result, args.path_prefix))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     if args.write_baseline:
@@ -82,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         Baseline.of(findings).write(args.write_baseline)
         print(f"wrote {len(Baseline.of(findings).keys)} key(s) to {args.write_baseline}")
         return EXIT_OK
-    return EXIT_NEW_FINDINGS if result["counts"]["new"] else EXIT_OK
+    return EXIT_NEW_FINDINGS if result["counts"]["failing"] else EXIT_OK
 
 
 if __name__ == "__main__":

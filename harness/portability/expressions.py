@@ -6,12 +6,22 @@ import ast
 from typing import Any, Callable, Literal
 
 from harness.portability.facts import AttrUse, ClassFacts, ImportSite, ModuleFacts
-from harness.portability.platforms import ALL, PlatformSet
+from harness.portability.platforms import ALL, NONE, Condition, PlatformSet
+from harness.portability.guards import flags_tested
 from harness.portability.predicates import ConditionEvaluator
 from harness.portability.syntax import fields, hasattr_guards, parameters
 
 ScopeKind = Literal["module", "class", "function"]
-Use = tuple[str, int, PlatformSet, bool, bool, "str | None"]  # NameUse fields, as a cheap tuple
+Use = tuple[str, int, PlatformSet, bool, bool, "str | None", PlatformSet]  # NameUse fields, as a cheap tuple
+_SELECTS_AT_MOST = 2  # a test true on at most this many platforms names them: `if _is_npu or _is_cpu:`
+
+
+def selects(cond: Condition, branch: bool) -> PlatformSet:
+    """Platforms a branch explicitly sends here: ``if _is_npu:`` selects {npu}; ``if not _is_npu:`` nothing."""
+    if not cond.decided:
+        return NONE
+    chosen = cond.may_true if branch else cond.may_false
+    return chosen if 0 < len(chosen) <= _SELECTS_AT_MOST else NONE
 
 
 class Scope:
@@ -33,11 +43,12 @@ class ExpressionWalker:
     ``ctx``: platforms where the current code can run, from real checks (``if
     _is_cuda:``, ``forward_npu``). ``hint``: platforms the enclosing names suggest
     (``_forward_aiter``); it narrows reads only. ``conditional``: the code also sits
-    under a test that is not about platforms.
+    under a test that is not about platforms. ``selected``: platforms a platform test or a
+    dispatch method explicitly sends to the current code (``elif _is_npu:``, ``forward_npu``).
     """
 
     _SAVED = ("scope", "ctx", "import_time", "guarded", "conditional", "cls", "self_name",
-              "safe_attrs", "named", "hint", "owner")
+              "safe_attrs", "named", "hint", "owner", "selected", "safe_names")
 
     def __init__(self, facts: ModuleFacts, evaluator: ConditionEvaluator) -> None:
         self.facts = facts
@@ -55,6 +66,12 @@ class ExpressionWalker:
         self.hint: PlatformSet = ALL
         self.scope = Scope("module", None)
         self.module_uses: list[Use] = []
+        self.selected: PlatformSet = NONE
+        # names a branch being walked surely binds, by platform (None: the module's top level)
+        self.sure_log: dict[str, PlatformSet] | None = None
+        self.companions: dict[str, frozenset[str]] = {}  # availability flag -> names it vouches for
+        self.safe_names: frozenset[str] = frozenset()  # names a tested availability flag vouches for here
+        self.table_key: str | None = None  # the string key of the dispatch-table entry being walked
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements (see ``FactWalker``)."""
@@ -97,23 +114,37 @@ class ExpressionWalker:
     def bind(self, name: str) -> None:
         """Record a binding of ``name`` in the current scope."""
         scope = self.scope
-        if scope.kind == "module" or name in scope.globals:
+        if scope.kind == "module":
             self.facts.bind(name, self.ctx)
+            self.sure(name, self.ctx)
+        elif name in scope.globals:
+            self.facts.bind(name, self.ctx)  # not surely: the function may never run
         else:
             scope.locals.add(name)
             if scope.kind == "class" and self.cls is not None:
                 self.cls.class_names.add(name)
 
+    def sure(self, name: str, platforms: PlatformSet) -> None:
+        """``name`` is surely bound on ``platforms`` once the code walked now has run."""
+        if self.sure_log is None:
+            self.facts.must_bindings[name] = self.facts.must_bindings.get(name, NONE) | platforms
+        elif platforms:
+            self.sure_log[name] = self.sure_log.get(name, NONE) | platforms
+
     def load(self, name: str, line: int) -> None:
-        """Record a read of ``name``, resolved when its scope closes."""
+        """Record a read of ``name``, resolved when its scope closes (not one a tested flag vouches for)."""
+        if name in self.safe_names:
+            return
         self.scope.pending.append(
-            (name, line, self.ctx & self.hint, self.import_time, self.conditional, self.owner)
+            (name, line, self.ctx & self.hint, self.import_time, self.conditional, self.owner,
+             self.selected & self.ctx)
         )
 
     def record_import(self, module: str, name: str | None, line: int) -> None:
         """Record one imported module or name."""
         self.facts.imports.append(ImportSite(
-            module, name, line, self.ctx & self.hint, self.import_time, self.guarded, self.conditional
+            module, name, line, self.ctx & self.hint, self.import_time, self.guarded, self.conditional,
+            self.owner, self.selected & self.ctx,
         ))
 
     # -- generic traversal ---------------------------------------------------------------
@@ -173,9 +204,12 @@ class ExpressionWalker:
                 cls.store(node.attr, self.ctx)
             elif node.attr in cls.methods:
                 cls.method_refs.append((node.attr, self.ctx & self.hint, self.owner))
+                cls.method_flags.append((node.attr, self.safe_names, self.owner))
+                cls.method_keys.append((node.attr, self.table_key))
             elif isinstance(node.ctx, ast.Load) and node.attr not in self.safe_attrs and self.ctx:
                 cls.loads.append(AttrUse(
-                    node.attr, node.lineno, self.ctx & self.hint, self.conditional, self.owner
+                    node.attr, node.lineno, self.ctx & self.hint, self.conditional, self.owner,
+                    self.selected & self.ctx,
                 ))
         self.expr(value)
 
@@ -224,14 +258,38 @@ class ExpressionWalker:
         self.expr(test)
         cond = self.ev.evaluate(test).within(self.ctx)
         pos, neg = hasattr_guards(test, self.self_name)
-        ctx, safe, conditional = self.ctx, self.safe_attrs, self.conditional
+        ctx, safe, conditional, selected, names = self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names
+        flags_true, flags_false = self.vouched(test)
         self.conditional = conditional or not cond.decided
-        self.ctx, self.safe_attrs = cond.may_true, safe | pos
+        self.ctx, self.safe_attrs, self.safe_names = cond.may_true, safe | pos, names | flags_true
+        self.selected = selects(cond, True) or selected
         on_true()
-        self.ctx, self.safe_attrs = cond.may_false, safe | neg
+        self.ctx, self.safe_attrs, self.safe_names = cond.may_false, safe | neg, names | flags_false
+        self.selected = selects(cond, False) or selected
         on_false()
-        self.ctx, self.safe_attrs, self.conditional = ctx, safe, conditional
+        self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names = (
+            ctx, safe, conditional, selected, names)
         return cond, pos, neg
+
+    def _dict(self, node: ast.Dict) -> None:
+        """``{"flashinfer": self._forward_flashinfer, ...}``: each value is chosen by its key."""
+        for key, value in zip(node.keys, node.values):
+            if key is not None:
+                self.expr(key)
+            outer = self.table_key
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                self.table_key = key.value
+            self.expr(value)
+            self.table_key = outer
+
+    def vouched(self, test: ast.expr) -> tuple[frozenset[str], frozenset[str]]:
+        """Names the availability flags in ``test`` vouch for, when it is true and when it is false."""
+        if not self.companions:
+            return frozenset(), frozenset()
+        pos, neg = flags_tested(test)
+        pick = self.companions.get
+        return (frozenset().union(*(pick(f, frozenset()) for f in pos)),
+                frozenset().union(*(pick(f, frozenset()) for f in neg)))
 
     def _lambda(self, node: ast.Lambda) -> None:
         for default in (*node.args.defaults, *node.args.kw_defaults):
@@ -261,9 +319,10 @@ _EXPRESSIONS: dict[type, Callable[[Any, Any], None]] = {
     ast.Constant: lambda walker, node: None,
     **{kind: ExpressionWalker.children for kind in (
         ast.Subscript, ast.BinOp, ast.Compare, ast.UnaryOp, ast.Tuple, ast.List, ast.Set,
-        ast.Starred, ast.Dict, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Await,
+        ast.Starred, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Await,
         ast.NamedExpr, ast.Yield, ast.YieldFrom,
     )},
+    ast.Dict: ExpressionWalker._dict,
     ast.Name: ExpressionWalker._name,
     ast.Attribute: ExpressionWalker._attribute,
     ast.Call: ExpressionWalker._call,

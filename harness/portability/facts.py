@@ -18,6 +18,8 @@ class ImportSite:
     import_time: bool
     guarded: bool
     conditional: bool = False
+    owner: str | None = None  # enclosing top-level function or method, for a lazy import
+    selected: PlatformSet = NONE  # platforms a platform test or dispatch method sends here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,7 @@ class NameUse:
     import_time: bool
     conditional: bool
     owner: str | None = None
+    selected: PlatformSet = NONE  # platforms a platform test or dispatch method sends here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,7 @@ class AttrUse:
     ctx: PlatformSet
     conditional: bool
     owner: str | None = None
+    selected: PlatformSet = NONE
 
 
 # A reference to a function or method: (name, platforms, enclosing top-level function or method).
@@ -63,6 +67,9 @@ class ClassFacts:
     loads: list[AttrUse] = dataclasses.field(default_factory=list)
     methods: set[str] = dataclasses.field(default_factory=set)
     method_refs: list[Ref] = dataclasses.field(default_factory=list)
+    # (method, names tested availability flags vouch for at the reference, enclosing method)
+    method_flags: list[tuple[str, frozenset[str], "str | None"]] = dataclasses.field(default_factory=list)
+    method_keys: list[tuple[str, "str | None"]] = dataclasses.field(default_factory=list)  # (method, table key)
     init_platforms: PlatformSet | None = None  # where __init__ can return; None without one
 
     def store(self, attr: str, ctx: PlatformSet) -> None:
@@ -79,12 +86,16 @@ class ModuleFacts:
     is_package: bool
     imports: list[ImportSite] = dataclasses.field(default_factory=list)
     bindings: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)
+    must_bindings: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)  # bound whatever else holds
     uses: list[NameUse] = dataclasses.field(default_factory=list)
     functions: set[str] = dataclasses.field(default_factory=set)
     func_refs: list[Ref] = dataclasses.field(default_factory=list)
+    import_refs: list[Ref] = dataclasses.field(default_factory=list)  # ("pkg.mod.f", where, owner) via an import
+    decorated: set[str] = dataclasses.field(default_factory=set)  # module-level functions with decorators
     classes: list[ClassFacts] = dataclasses.field(default_factory=list)
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
     star_ctx: PlatformSet = NONE
+    predicate_functions: dict[str, PlatformSet] = dataclasses.field(default_factory=dict)
     markers: dict[int, str] = dataclasses.field(default_factory=dict)
     empty_markers: list[int] = dataclasses.field(default_factory=list)
     error: str | None = None

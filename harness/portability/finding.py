@@ -15,6 +15,10 @@ Rule = Literal[
 ]
 RULES: tuple[Rule, ...] = get_args(Rule)
 When = Literal["import", "call"]
+# How a platform reaches the finding: at start ("breaks"), only under a user choice ("option"),
+# or by no path found ("latent"). Ordered from worst to mildest.
+Severity = Literal["breaks", "option", "latent"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +36,9 @@ class Finding:
     hint: str
     when: When = "import"
     suppressed: str | None = None
+    severity: Severity = "breaks"
+    reach: str = ""
+    option: str | None = None
 
     @classmethod
     def create(
@@ -61,6 +68,7 @@ class Finding:
             data["rule"], data["path"], data["line"], data["symbol"],
             data["platforms"], data["hint"], data.get("when", "import"),
         )
+        finding = finding.ranked(data.get("severity", "breaks"), data.get("reach", ""), data.get("option"))
         return dataclasses.replace(finding, suppressed=data.get("suppressed"))
 
     @property
@@ -72,6 +80,12 @@ class Finding:
     def location(self) -> str:
         """``path:line``."""
         return f"{self.path}:{self.line}"
+
+    def ranked(self, severity: str, reach: str = "", option: str | None = None) -> Finding:
+        """This finding with its severity, how the platform reaches it, and the option it needs."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"finding severity must be one of {list(SEVERITIES)}, got {severity!r}")
+        return dataclasses.replace(self, severity=severity, reach=reach, option=option)  # type: ignore[arg-type]
 
     def suppress(self, reason: str) -> Finding:
         """This finding, marked suppressed with a reason."""

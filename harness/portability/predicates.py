@@ -99,6 +99,7 @@ class ConditionEvaluator:
         self.self_name: str | None = None
         self.self_attrs: Mapping[str, Condition] = {}
         self._receivers = frozenset(profile.predicate_receivers)
+        self.functions: dict[str, PlatformSet] = {}  # predicate functions by local name (``guards.py``)
 
     def learn_module_aliases(self, stmts: list[ast.stmt], ctx: PlatformSet = ALL,
                              seen: dict[str, Condition] | None = None) -> None:
@@ -126,9 +127,13 @@ class ConditionEvaluator:
                     self.aliases[name.id] = seen[name.id].covering()
 
     def class_aliases(self, node: ast.ClassDef) -> dict[str, Condition]:
-        """``self.use_aiter = _use_aiter`` at the top of a method makes ``self.use_aiter`` a predicate."""
+        """``self.use_aiter = _use_aiter`` at the top of a method, or a class attribute that is a pure
+        platform test (``supports_fused = _is_cuda``), makes ``self.<name>`` a predicate."""
         found: dict[str, Condition] = {}
         for method in node.body:
+            if (isinstance(method, ast.Assign) and len(method.targets) == 1
+                    and isinstance(target := method.targets[0], ast.Name)):
+                found[target.id] = self.evaluate(method.value)
             if not isinstance(method, Functions):
                 continue
             me = self_parameter(method)
@@ -189,6 +194,8 @@ class ConditionEvaluator:
     def _call(self, node: ast.Call) -> Condition | None:
         func = node.func
         if isinstance(func, ast.Name):
+            if func.id in self.functions:
+                return Condition(self.functions[func.id], ALL)
             return self.classifier.predicate(func.id)
         if isinstance(func, ast.Attribute):
             if func.attr == "find_spec" and node.args:

@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-FailureKind = Literal["blocked-import", "missing-module", "error", "timeout", "crash"]
+# blocked-import: an accelerator-only package (the only kind that becomes a finding); missing-module:
+# a dependency the runtime's environment lacks; probe-machinery: the import system's or the probe's
+# own bookkeeping (``KeyError: 'sglang'``); error, timeout, crash: anything else, reported as counts.
+FailureKind = Literal["blocked-import", "missing-module", "probe-machinery", "error", "timeout", "crash"]
 _CHILD = Path(__file__).with_name("_probe_child.py")
 _GRACE_S = 5.0  # the child's own alarm fires first; this covers imports stuck in C code
 _LOG_TAIL = 2000

@@ -101,6 +101,12 @@ _FIELD_DOCS = {
     "distribution": "pip distribution whose version is reported",
     "packages": "dotted packages analysed by default",
     "entry_packages": "packages whose direct children the runtime imports on every platform",
+    "start_modules": "modules the runtime imports at start on every platform (server entry points)",
+    "follow_imports": "also analyse every in-tree module the analysed ones import, transitively",
+    "platform_extras": "mapping extra of the runtime's distribution -> the platform it installs for (srt_npu: npu)",
+    "platform_pyprojects": "mapping pyproject file of a checkout -> the platform its base dependencies are for",
+    "distribution_imports": "mapping distribution -> the package it installs (nvidia-cutlass-dsl: cutlass)",
+    "option_modules": "mapping module prefix -> the user choice it needs, e.g. '--quantization {name}'",
     "accelerator_packages": "mapping import prefix -> platforms where it imports",
     "exact_predicates": "mapping predicate name -> platforms where it is true",
     "platform_tokens": "mapping name-token regex -> platforms a predicate implies",
@@ -125,6 +131,12 @@ class RuntimeProfile:
     packages: tuple[str, ...]
     accelerator_packages: Mapping[str, PlatformSet]
     entry_packages: tuple[str, ...] = ()
+    start_modules: tuple[str, ...] = ()
+    follow_imports: bool = True
+    platform_extras: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    platform_pyprojects: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    distribution_imports: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    option_modules: Mapping[str, str] = dataclasses.field(default_factory=dict)
     exact_predicates: Mapping[str, PlatformSet] = dataclasses.field(
         default_factory=lambda: dict(_EXACT_PREDICATES)
     )
@@ -176,7 +188,7 @@ class RuntimeProfile:
             current = getattr(self, key)
             where = f"{source}: {key}"
             if isinstance(current, Mapping):
-                changes[key] = {**current, **_mapping(value, where, key == "dispatch_fallbacks")}
+                changes[key] = {**current, **_mapping(value, where, key in _PLAIN_MAPPINGS)}
             elif isinstance(current, tuple):
                 changes[key] = tuple(_strings(value, where))
             elif isinstance(current, bool):
@@ -184,6 +196,10 @@ class RuntimeProfile:
             else:
                 changes[key] = str(value)
         return dataclasses.replace(self, **changes)
+
+
+_PLAIN_MAPPINGS = frozenset({"dispatch_fallbacks", "option_modules", "platform_extras", "platform_pyprojects",
+                             "distribution_imports"})
 
 
 def _mapping(value: Any, where: str, plain: bool) -> dict[str, Any]:
@@ -238,19 +254,52 @@ class ProfileRegistry:
         return tuple(sorted(self._profiles))
 
 
+_SGLANG_OPTIONS = {
+    "sglang.srt.layers.quantization": "a quantization method ({name})",
+    "sglang.srt.layers.attention": "an attention backend ({name})",
+    "sglang.srt.layers.moe": "a MoE runner ({name})",
+    "sglang.srt.layers.deep_gemm_wrapper": "DeepGEMM (CUDA)",
+    "sglang.srt.models": "a {name} model",
+    "sglang.srt.speculative": "--speculative-algorithm ({name})",
+    "sglang.srt.lora": "--enable-lora ({name})",
+    "sglang.srt.disaggregation": "--disaggregation-mode ({name})",
+    "sglang.srt.distributed": "a parallel setup ({name})",
+}
+
+# SGLang's per-platform dependency sets: extras of older wheels, pyproject files of a checkout.
+_SGLANG_EXTRAS = {"srt": "cuda", "srt_hip": "rocm", "srt_npu": "npu", "srt_xpu": "xpu", "srt_cpu": "cpu"}
+_SGLANG_PYPROJECTS = {"pyproject.toml": "cuda", "pyproject_npu.toml": "npu", "pyproject_xpu.toml": "xpu",
+                      "pyproject_cpu.toml": "cpu", "pyproject_other.toml": ""}
+_DISTRIBUTION_IMPORTS = {
+    "flashinfer-python": "flashinfer", "nvidia-cutlass-dsl": "cutlass", "sglang-kernel": "sgl_kernel",
+    "sgl-kernel": "sgl_kernel", "cuda-python": "cuda", "nvidia-ml-py": "pynvml", "flash-attn-4": "flash_attn",
+    "torch-npu": "torch_npu", "amd-aiter": "aiter", "quack-kernels": "quack",
+}
+
 PROFILES = ProfileRegistry()
 PROFILES.register(RuntimeProfile(
     name="sglang",
     distribution="sglang",
     packages=("sglang.srt.models", "sglang.srt.layers"),
-    accelerator_packages=dict(_ACCELERATOR_PACKAGES),
+    # vllm is no dependency of sglang: GPU images ship it, a CPU/NPU/XPU install has none
+    # ("No module named 'vllm'" from SGLang 0.5.23 on CPU, see RUNTIME-NOTES)
+    accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm": _GPU},
     entry_packages=("sglang.srt.models",),
+    start_modules=("sglang.launch_server", "sglang.srt.entrypoints.http_server", "sglang.srt.entrypoints.engine",
+                   "sglang.srt.model_executor.model_runner", "sglang.srt.managers.scheduler",
+                   "sglang.srt.managers.tp_worker", "sglang.srt.model_loader.loader"),
+    option_modules=_SGLANG_OPTIONS,
+    platform_extras=_SGLANG_EXTRAS,
+    platform_pyprojects=_SGLANG_PYPROJECTS,
+    distribution_imports=_DISTRIBUTION_IMPORTS,
 ))
 PROFILES.register(RuntimeProfile(
     name="vllm",
     distribution="vllm",
     packages=("vllm.model_executor.models", "vllm.model_executor.layers"),
     entry_packages=("vllm.model_executor.models",),
+    option_modules={"vllm.model_executor.layers.quantization": "a quantization method ({name})",
+                    "vllm.model_executor.models": "a {name} model"},
     accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm._C": _GPU, "vllm._moe_C": _GPU,
                           "vllm._rocm_C": _ROCM, "vllm._flashmla_C": _CUDA},
     dispatch_methods={**_DISPATCH_METHODS, "forward_oot": _NPU, "forward_tpu": frozenset()},

@@ -27,6 +27,7 @@ SHIPPED_BASELINES = Path(__file__).resolve().parent / "baselines"
 BASELINE_ENV = "HARNESS_PORTABILITY_BASELINE"
 SUPPRESSIONS_ENV = "HARNESS_PORTABILITY_SUPPRESSIONS"
 PROBE_ENV = "HARNESS_PORTABILITY_PROBE"
+FAIL_ON_ENV = "HARNESS_PORTABILITY_FAIL_ON"  # severities whose new findings fail, e.g. "breaks,option"
 _LISTED = 20  # new findings spelled out in a failure message
 
 
@@ -95,6 +96,7 @@ def check_runtime(runtime: str, python: str, environ: Mapping[str, str], *, jobs
         runtime=runtime, python=python, baseline=str(choice.path) if choice.path else None,
         suppressions=environ.get(SUPPRESSIONS_ENV) or None,
         probe=environ.get(PROBE_ENV, "").lower() in ("1", "true", "yes", "on"), jobs=jobs,
+        fail_on=[s.strip() for s in environ.get(FAIL_ON_ENV, "breaks").split(",") if s.strip()],
     )
     result = run_portability(options)
     return {**result, "python": python, "baseline": choice.as_dict(), "checked": _now()}
@@ -144,16 +146,20 @@ def _locked(lock: Path) -> Iterator[None]:
 
 
 def failure_message(entry: Mapping[str, Any]) -> str | None:
-    """Why the check fails (new findings, with where and how to accept them), or None when it passes."""
-    new = [f for f in entry["findings"] if f["status"] == "new"]
+    """Why the check fails (new findings of a failing severity, with where and how to accept them), or None."""
+    new = [f for f in entry["findings"] if f["status"] == "new" and f.get("failing", True)]
     if not new:
         return None
     baseline = entry.get("baseline") or {}
+    fail_on = "/".join(entry.get("fail_on") or ("breaks",))
     lines = [f"{entry['runtime']} {entry.get('version') or '(version unknown)'}: {len(new)} new portability "
-             f"finding(s) not in the baseline ({baseline.get('note', 'none')}):"]
+             f"finding(s) ranked {fail_on}, not in the baseline ({baseline.get('note', 'none')}):"]
     for f in new[:_LISTED]:
-        lines.append(f"  {f['path']}:{f['line']}  {f['rule']}  {f['symbol']}  [{'/'.join(f['platforms'])}]")
+        lines.append(f"  {f['path']}:{f['line']}  {f.get('severity', 'breaks')}  {f['rule']}  {f['symbol']}  "
+                     f"[{'/'.join(f['platforms'])}]")
         lines.append(f"      {f['hint']}")
+        if f.get("reach"):
+            lines.append(f"      reach: {f['reach']}")
     if len(new) > _LISTED:
         lines.append(f"  … {len(new) - _LISTED} more in portability.json")
     probe = "" if entry.get("probe") else " --no-probe"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
-from harness.portability.expressions import ExpressionWalker, Scope
+from harness.portability.expressions import ExpressionWalker, Scope, selects
 from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
+from harness.portability.guards import flag_companions, predicate_functions
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
+    Functions,
     annotations,
     catches_import_error,
     class_names,
@@ -35,24 +37,33 @@ class FactWalker(ExpressionWalker):
     def run(self, tree: ast.Module) -> ModuleFacts:
         """Walk the module and return its facts."""
         self.ev.learn_module_aliases(tree.body)
+        self.facts.predicate_functions = predicate_functions(tree.body, self.ev)
+        self.companions = flag_companions(tree.body)
+        if self.facts.predicate_functions:
+            self.ev.functions.update(self.facts.predicate_functions)
+            self.ev.learn_module_aliases(tree.body)  # `_use_x = can_use_x()` is a predicate now
         self.lazy_annotations = future_annotations(tree)
         self.facts.functions = function_names(tree.body)
         self.block(tree.body)
         self.module_uses.extend(self.scope.pending)
-        partial = {n for n, ps in self.facts.bindings.items() if ps != ALL}
+        partial = {n for n, ps in self.facts.bindings.items() if ps != ALL or self.facts.must_bindings.get(n) != ALL}
         self.facts.uses = [NameUse(*u) for u in self.module_uses if u[0] in partial]
         self.facts.func_refs = [
             (u[0], u[2], u[5]) for u in self.module_uses if u[0] in self.facts.functions
         ]
+        top = self.facts.module.split(".")[0]
+        in_tree = {b: t for b, t in self.facts.aliases.items() if t.split(".")[0] == top}
+        self.facts.import_refs = [(in_tree[u[0]], u[2], u[5]) for u in self.module_uses if u[0] in in_tree]
+        self.facts.decorated = {s.name for s in tree.body if isinstance(s, Functions) and s.decorator_list}
         return self.facts
 
     def block(self, stmts: list[ast.stmt]) -> PlatformSet:
         """Walk statements; returns where the end is reached (early exits narrow it)."""
-        saved = self.ctx, self.safe_attrs, self.conditional
+        saved = self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names
         for stmt in stmts:
             self.stmt(stmt)
         reached = self.ctx
-        self.ctx, self.safe_attrs, self.conditional = saved
+        self.ctx, self.safe_attrs, self.conditional, self.selected, self.safe_names = saved
         return reached
 
     def stmt(self, node: ast.stmt) -> None:
@@ -64,11 +75,34 @@ class FactWalker(ExpressionWalker):
             self.generic(node)
 
     def _if(self, node: ast.If) -> None:
-        cond, pos, neg = self.branches(node.test, lambda: self.block(node.body), lambda: self.block(node.orelse))
+        logs: list[dict[str, PlatformSet]] = []
+        cond, pos, neg = self.branches(node.test, lambda: logs.append(self._logged(node.body)),
+                                       lambda: logs.append(self._logged(node.orelse)))
+        self._join(cond, *logs)
         if terminates(node.body):
             self._narrow(cond.may_false, neg)
+            self.selected = selects(cond, False) or self.selected
+            self.safe_names |= self.vouched(node.test)[1]  # `if not _f_available: return`
         if terminates(node.orelse):
             self._narrow(cond.may_true, pos)
+            self.selected = selects(cond, True) or self.selected
+
+    def _logged(self, stmts: list[ast.stmt]) -> dict[str, PlatformSet]:
+        """Walk a branch; the names it surely binds, by platform."""
+        outer, self.sure_log = self.sure_log, {}
+        self.block(stmts)
+        found, self.sure_log = self.sure_log, outer
+        return found
+
+    def _join(self, cond: Any, body: dict[str, PlatformSet], orelse: dict[str, PlatformSet]) -> None:
+        """After ``if``/``else``: a name is surely bound where each branch that can run there binds it.
+
+        ``if _use_aiter: from aiter import f`` (ROCm and an env switch) leaves ``f`` unbound on ROCm
+        without the switch; with ``else: f = fallback`` it is bound everywhere.
+        """
+        for name in body.keys() | orelse.keys():
+            where = (body.get(name, NONE) | (ALL - cond.may_true)) & (orelse.get(name, NONE) | (ALL - cond.may_false))
+            self.sure(name, self.ctx & where)
 
     def _narrow(self, ctx: PlatformSet, safe: frozenset[str]) -> None:
         """Restrict the rest of the block after an early exit.
@@ -84,7 +118,7 @@ class FactWalker(ExpressionWalker):
         ctx, conditional = self.ctx, self.conditional
         cond = self.ev.evaluate(node.test).within(ctx)
         self.ctx, self.conditional = cond.may_true, conditional or not cond.decided
-        self.block(node.body)
+        self._logged(node.body)  # a loop body may not run: nothing it binds is sure
         self.ctx, self.conditional = ctx, conditional
         self.block(node.orelse)
 
@@ -97,13 +131,14 @@ class FactWalker(ExpressionWalker):
         self.guarded = guarded or any(catches_import_error(h.type) for h in node.handlers)
         self.block(node.body)
         self.guarded, self.conditional = guarded, True
+        outer, self.sure_log = self.sure_log, {}  # a handler runs only when the body raised
         for handler in node.handlers:
             if handler.type is not None:
                 self.expr(handler.type)
             if handler.name:
                 self.bind(handler.name)
             self.block(handler.body)
-        self.conditional = conditional
+        self.conditional, self.sure_log = conditional, outer
         self.block(node.orelse)
         self.block(node.finalbody)
 
@@ -157,6 +192,8 @@ class FactWalker(ExpressionWalker):
         saved = self.enter(Scope("function", self.scope, params))
         outer_locals, self.ev.locals = self.ev.locals, {}
         self.ctx &= platforms
+        if platforms != ALL:
+            self.selected = platforms  # forward_npu: the platform's own dispatch calls it
         self.named &= self.hinted(node.name)
         self.hint = self.named
         self.import_time = self.conditional = False

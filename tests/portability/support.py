@@ -14,3 +14,5 @@ PROFILE_YAML = DATA / "fakert-profile.yaml"
 SUPPRESSIONS_YAML = DATA / "suppressions.yaml"
 
 Pick = Callable[..., list[Finding]]
+REACH = DATA / "reach"  # the synthetic ``reachrt`` runtime: severity by reachability
+REACH_PROFILE_YAML = DATA / "reach-profile.yaml"

@@ -16,8 +16,10 @@ def test_import_under_platform_guard_is_not_flagged(pick: Pick) -> None:
     assert pick("models/guarded_import.py") == []
 
 
-def test_import_inside_function_is_lazy_and_not_flagged(pick: Pick) -> None:
-    assert pick("models/lazy_import.py") == []
+def test_import_inside_function_runs_at_call_time_and_is_latent_unless_a_platform_is_sent_there(pick: Pick) -> None:
+    (finding,) = pick("models/lazy_import.py")
+    assert (finding.line, finding.when, finding.severity) == (2, "call", "latent")  # listed, does not fail
+    assert finding.platforms == ("rocm", "npu", "xpu", "cpu")
 
 
 def test_try_except_import_error_is_not_flagged(pick: Pick) -> None:

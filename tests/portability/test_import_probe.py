@@ -56,3 +56,8 @@ def test_a_crashing_module_is_recorded_and_the_child_restarts() -> None:
     assert (failure["module"], failure["kind"]) == ("crash_pkg.a_crash", "crash")
     assert "status 3" in failure["message"]
     assert result["imported"] == 1
+
+
+def test_a_parent_package_vanishing_is_the_import_machinery_not_the_module() -> None:
+    (failure,) = probe("selfdel_pkg.mod")["failures"]
+    assert (failure["kind"], failure["exception"], failure["message"]) == ("probe-machinery", "KeyError", "'selfdel_pkg'")

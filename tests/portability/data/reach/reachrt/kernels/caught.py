@@ -1,0 +1,3 @@
+import flashinfer
+
+fused = flashinfer

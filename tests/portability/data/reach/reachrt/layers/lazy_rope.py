@@ -1,0 +1,1 @@
+import tilelang  # runs when LazyModel is built

@@ -1,0 +1,2 @@
+"""No module of the runtime imports this one."""
+import flashinfer

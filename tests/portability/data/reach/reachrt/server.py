@@ -1,0 +1,2 @@
+"""The server entry: imported at start on every platform."""
+from reachrt.quant import gguf
