@@ -292,7 +292,8 @@ def why_missed(case: HistoryCase, run: CheckRun) -> list[str]:
     if not any(case.module == p or case.module.startswith(p + ".") for p in run.packages):
         reasons.append(f"{case.file} is outside the scanned packages {list(run.packages)}: scan the whole distribution")
     if case.when == "call":
-        reasons.append("the import runs inside a function (model construction); import-time rules skip function bodies")
+        reasons.append("the import runs inside a function (model construction): the imported module's own imports "
+                       "must be followed from that call site")
     profile = PROFILES.get(case.runtime)
     found = profile.available_on(case.symbol)
     top, where = case.symbol.split(".")[0], ", ".join(case.platforms)

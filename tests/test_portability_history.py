@@ -112,9 +112,9 @@ def test_a_missed_case_says_what_the_check_needs() -> None:
     assert "outside the scanned packages" in reasons
     assert "declares `sgl_kernel` importable on cuda, rocm, xpu, cpu, so `sgl_kernel.kvcacheio` is not flagged on cpu" in reasons
     assert "guard `if not (_is_npu or _is_xpu):` admits cpu" in reasons
-    not_installed = " | ".join(why_missed(case(symbol="vllm.x", platforms=["cpu"], mechanism=["not-installed"],
+    not_installed = " | ".join(why_missed(case(symbol="gpu_only_pkg.x", platforms=["cpu"], mechanism=["not-installed"],
                                                when="call"), run()))
-    assert "`vllm` is not in the accelerator list" in not_installed and "inside a function" in not_installed
+    assert "`gpu_only_pkg` is not in the accelerator list" in not_installed and "inside a function" in not_installed
     assert "outside the scanned packages" not in not_installed
 
 
