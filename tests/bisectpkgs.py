@@ -10,7 +10,7 @@ hf server launched with that venv's python runs the release's loader:
 - ``crash``: loading raises (a release broken for another reason: the cell does not boot, a skip).
 
 ``sglang`` (fake, local only) is a source tree for the static portability check: a release
-either imports ``flashinfer`` inside a function (portable) or at module level (the finding).
+either imports ``flashinfer`` in try/except ImportError with a fallback (portable) or at module level (the finding).
 """
 from __future__ import annotations
 
@@ -67,10 +67,14 @@ if FAULT != "none":
     sys.meta_path.insert(0, _AfterImport())
 '''
 
-PORTABLE = '''def fused_top_k(x):
-    from flashinfer import top_k  # only when called, on CUDA
+PORTABLE = '''try:
+    from flashinfer import top_k  # CUDA only: elsewhere the fallback below
+except ImportError:
+    top_k = None
 
-    return top_k(x)
+
+def fused_top_k(x):
+    return top_k(x) if top_k is not None else sorted(x, reverse=True)[:1]
 '''
 UNPORTABLE = '''from flashinfer import top_k  # at import time: breaks every platform without flashinfer
 
