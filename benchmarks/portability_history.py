@@ -297,16 +297,20 @@ def why_missed(case: HistoryCase, run: CheckRun) -> list[str]:
     profile = PROFILES.get(case.runtime)
     found = profile.available_on(case.symbol)
     top, where = case.symbol.split(".")[0], ", ".join(case.platforms)
-    if found is None and "missing-name" in case.mechanism:
-        reasons.append(f"`{top}` is installed on {where} but lacks `{case.symbol}` there (not in the accelerator "
-                       f"list): needs per-name availability")
+    missing = profile.missing_on(case.symbol)
+    if missing is not None and set(case.platforms) & missing[1]:
+        reasons.append(f"the profile lists `{missing[0]}` as missing from the {where} build, yet no finding "
+                       f"matched: see the guard and the reach")
+    elif found is None and "missing-name" in case.mechanism:
+        reasons.append(f"`{top}` is installed on {where} but lacks `{case.symbol}` there: list it in the "
+                       f"profile's missing_names (harness/portability/builds.py) with its source")
     elif found is None:
         reasons.append(f"`{top}` is not in the accelerator list: derive per-platform packages from the "
                        f"distribution's extras (it is not installed on {where})")
     elif set(case.platforms) <= found[1]:
         reasons.append(f"the profile declares `{found[0]}` importable on {', '.join(ordered(found[1]))}, so "
-                       f"`{case.symbol}` is not flagged on {where}, where it breaks: needs availability per "
-                       f"name and per platform build")
+                       f"`{case.symbol}` is not flagged on {where}, where it breaks: list the name that build "
+                       f"lacks in the profile's missing_names, with its source")
     if case.guard:
         reasons.append(f"guard `{case.guard}` admits {', '.join(case.platforms)}")
     if "transitive" in case.mechanism and case.chain:

@@ -196,8 +196,10 @@ def analyse_tree(
 
 
 def _all_facts(root: Path, packages: Sequence[str], profile: RuntimeProfile, jobs: int | None) -> list[ModuleFacts]:
-    """Facts of the listed packages, the start modules and (``follow_imports``) what they import."""
-    sources = source_modules(root, packages)
+    """Facts of the listed packages, the entry packages and start modules present under ``root``, and
+    (``follow_imports``) what they import."""
+    entries = [p for p in profile.entry_packages if p not in packages and root.joinpath(*p.split(".")).is_dir()]
+    sources = source_modules(root, [*packages, *entries])
     listed = {s.module for s in sources}
     sources += [s for m in profile.start_modules if m not in listed and (s := module_source(root, m)) is not None]
     facts = collect_facts(sources, profile, jobs)

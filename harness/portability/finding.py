@@ -11,6 +11,7 @@ Rule = Literal[
     "accel-import",
     "platform-unbound-name",
     "platform-only-attr",
+    "platform-missing-name",
     "import-probe",
 ]
 RULES: tuple[Rule, ...] = get_args(Rule)

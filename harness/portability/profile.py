@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from harness.portability.builds import MISSING_NAMES
 from harness.portability.platforms import PlatformSet, platform_set
 
 _CUDA = frozenset({"cuda"})
@@ -108,6 +109,7 @@ _FIELD_DOCS = {
     "distribution_imports": "mapping distribution -> the package it installs (nvidia-cutlass-dsl: cutlass)",
     "option_modules": "mapping module prefix -> the user choice it needs, e.g. '--quantization {name}'",
     "accelerator_packages": "mapping import prefix -> platforms where it imports",
+    "missing_names": "mapping dotted name -> platforms whose build of its (importable) package lacks it",
     "exact_predicates": "mapping predicate name -> platforms where it is true",
     "platform_tokens": "mapping name-token regex -> platforms a predicate implies",
     "predicate_prefixes": "first tokens that make a name a predicate (is, use, ...)",
@@ -133,6 +135,7 @@ class RuntimeProfile:
     entry_packages: tuple[str, ...] = ()
     start_modules: tuple[str, ...] = ()
     follow_imports: bool = True
+    missing_names: Mapping[str, PlatformSet] = dataclasses.field(default_factory=dict)
     platform_extras: Mapping[str, str] = dataclasses.field(default_factory=dict)
     platform_pyprojects: Mapping[str, str] = dataclasses.field(default_factory=dict)
     distribution_imports: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -176,6 +179,11 @@ class RuntimeProfile:
                 if best is None or len(prefix) > len(best):
                     best = prefix
         return None if best is None else (best, self.accelerator_packages[best])
+
+    def missing_on(self, name: str) -> tuple[str, PlatformSet] | None:
+        """The listed name ``name`` is or lies under, and the platforms whose build lacks it, if any."""
+        best = max((n for n in self.missing_names if name == n or name.startswith(n + ".")), key=len, default=None)
+        return None if best is None else (best, self.missing_names[best])
 
     def with_overrides(self, data: Mapping[str, Any], *, source: str) -> RuntimeProfile:
         """A copy with fields replaced from a YAML mapping; mappings merge key by key."""
@@ -276,6 +284,20 @@ _DISTRIBUTION_IMPORTS = {
     "torch-npu": "torch_npu", "amd-aiter": "aiter", "quack-kernels": "quack",
 }
 
+# The diffusion runtime (`sglang generate` / `sglang serve` with a diffusion model): its CLI
+# (sglang/cli/generate.py and serve.py import multimodal_gen.runtime.entrypoints.cli.*), the server
+# it launches, and the scheduler and GPU worker every generation runs through (0.5.8.post1 wheel).
+_SGLANG_DIFFUSION_STARTS = (
+    "sglang.multimodal_gen.runtime.entrypoints.cli.main", "sglang.multimodal_gen.runtime.launch_server",
+    "sglang.multimodal_gen.runtime.entrypoints.diffusion_generator",
+    "sglang.multimodal_gen.runtime.managers.scheduler", "sglang.multimodal_gen.runtime.managers.gpu_worker",
+)
+
+# Its model registry (multimodal_gen/runtime/models/registry.py) discovers every module of each
+# component package under runtime/models and imports the ones a pipeline loads; every pipeline loads
+# a DiT, a text encoder and a VAE, and (0.5.8.post1) all DiTs but the base import the shared layers.
+_SGLANG_DIFFUSION_MODELS = tuple(f"sglang.multimodal_gen.runtime.models.{c}" for c in ("dits", "encoders", "vaes"))
+
 PROFILES = ProfileRegistry()
 PROFILES.register(RuntimeProfile(
     name="sglang",
@@ -284,10 +306,11 @@ PROFILES.register(RuntimeProfile(
     # vllm is no dependency of sglang: GPU images ship it, a CPU/NPU/XPU install has none
     # ("No module named 'vllm'" from SGLang 0.5.23 on CPU, see RUNTIME-NOTES)
     accelerator_packages={**_ACCELERATOR_PACKAGES, "vllm": _GPU},
-    entry_packages=("sglang.srt.models",),
+    missing_names=MISSING_NAMES,
+    entry_packages=("sglang.srt.models", *_SGLANG_DIFFUSION_MODELS),
     start_modules=("sglang.launch_server", "sglang.srt.entrypoints.http_server", "sglang.srt.entrypoints.engine",
                    "sglang.srt.model_executor.model_runner", "sglang.srt.managers.scheduler",
-                   "sglang.srt.managers.tp_worker", "sglang.srt.model_loader.loader"),
+                   "sglang.srt.managers.tp_worker", "sglang.srt.model_loader.loader", *_SGLANG_DIFFUSION_STARTS),
     option_modules=_SGLANG_OPTIONS,
     platform_extras=_SGLANG_EXTRAS,
     platform_pyprojects=_SGLANG_PYPROJECTS,

@@ -96,6 +96,7 @@ def all_findings(rules: RuleContext) -> Iterator[Finding]:
     """Every static finding."""
     yield from accel_import_findings(rules)
     yield from lazy_accel_import_findings(rules)
+    yield from missing_name_findings(rules)
     yield from unbound_name_findings(rules)
     yield from imported_name_findings(rules)
     yield from platform_attr_findings(rules)
@@ -157,6 +158,34 @@ def lazy_accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
                 f"or in try/except ImportError",
                 "call",
             ).ranked(*rules.ranker.at_call(facts.module, affected, owner, site.selected))
+
+
+def missing_name_findings(rules: RuleContext) -> Iterator[Finding]:
+    """``from pkg import name`` at import time where ``pkg`` imports but that platform's build lacks ``name``.
+
+    One finding per module, listed name's package and platform set (the first such import raises).
+    Where the whole package is not importable, ``accel-import`` reports it instead.
+    """
+    for facts in rules.modules.values():
+        reached = platforms_of(rules.run_reach, facts.module)
+        groups: dict[tuple[str, PlatformSet], list[tuple[ImportSite, str, str]]] = {}
+        for site in facts.imports:
+            target = f"{site.module}.{site.name}" if site.name else site.module
+            missing = rules.profile.missing_on(target) if site.import_time and not site.guarded else None
+            if missing is None:
+                continue
+            package = rules.profile.available_on(target)
+            affected = site.ctx & missing[1] & (package[1] if package else ALL) & reached
+            if affected:
+                groups.setdefault((target.split(".")[0], affected), []).append((site, target, missing[0]))
+        for (package_name, affected), sites in groups.items():
+            site, target, listed = min(sites, key=lambda s: s[0].line)
+            yield Finding.create(
+                "platform-missing-name", facts.path, site.line, target, affected,
+                f"`{package_name}` imports on {_names(affected)} but its build there lacks `{listed}`"
+                f"{_via(rules, facts, affected)}: import it under a platform check that leaves "
+                f"{_names(affected)} out, or in try/except (ImportError, AttributeError)",
+            ).ranked(*rules.ranker.at_import(facts.module, affected))
 
 
 def _accel_target(profile: RuntimeProfile, site: ImportSite, reached: PlatformSet) -> tuple[str, PlatformSet, str] | None:

@@ -5,5 +5,5 @@ from torch.cuda.memory import CUDAPluggableAllocator
 
 
 def use_symmetric_memory(pool):
-    torch._C._cuda_releasePool(pool)
+    torch._C._cuda_beginAllocateCurrentThreadToPool(0, pool)
     return CUDAPluggableAllocator
