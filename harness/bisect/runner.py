@@ -14,7 +14,7 @@ from typing import final
 
 from harness.bisect import report
 from harness.bisect.envs import CandidateError, Log
-from harness.bisect.search import Decision, Found, Next, Undecided, decide
+from harness.bisect.search import Decision, Found, Next, decide
 from harness.bisect.state import STATE_FILE, BisectState, Step, save
 
 EXIT_FOUND, EXIT_UNDECIDED, EXIT_INTERRUPTED = 0, 1, 130

@@ -17,7 +17,6 @@ from harness.portability.syntax import (
     dotted_name,
     function_names,
     future_annotations,
-    hasattr_guards,
     parameters,
     self_parameter,
     terminates,
