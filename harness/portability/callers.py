@@ -33,18 +33,7 @@ def owner_reach(facts: ModuleFacts) -> dict[str, PlatformSet]:
         for method, ctx, owner in cls.method_refs:
             if _private(method):
                 refs[f"{cls.qualname}.{method}"].append((ctx, owner))
-    reach: dict[str, PlatformSet] = {name: NONE for name in refs}
-    for _ in range(len(refs) + 1):
-        changed = False
-        for name, sites in refs.items():
-            found = NONE
-            for ctx, owner in sites:
-                found |= ctx & reach.get(owner, ALL) if owner is not None else ctx
-            if found != reach[name]:
-                reach[name], changed = found, True
-        if not changed:
-            break
-    return reach
+    return fixed_point(refs)
 
 
 def owner_flags(facts: ModuleFacts) -> dict[str, frozenset[str]]:
@@ -104,6 +93,17 @@ def function_reach(modules: Mapping[str, ModuleFacts]) -> dict[str, PlatformSet]
     known = {f"{m.module}.{name}" for m in modules.values() for name in m.functions
              if not _private(name) and name not in m.decorated}
     refs = {name: sites for name, sites in refs.items() if name in known}
+    return {name: where for name, where in fixed_point(refs).items() if where != ALL}
+
+
+def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
+    """Narrow a use's platforms by where its enclosing function can be called."""
+    return ctx if owner is None else ctx & reach.get(owner, ALL)
+
+
+def fixed_point(refs: dict[str, list]) -> dict[str, PlatformSet]:
+    """The platforms that reach each name: the union over its call sites of the site's guard and
+    the platforms that reach the site's owner, iterated until nothing changes."""
     reach: dict[str, PlatformSet] = {name: NONE for name in refs}
     for _ in range(len(refs) + 1):
         changed = False
@@ -115,9 +115,4 @@ def function_reach(modules: Mapping[str, ModuleFacts]) -> dict[str, PlatformSet]
                 reach[name], changed = found, True
         if not changed:
             break
-    return {name: where for name, where in reach.items() if where != ALL}
-
-
-def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: PlatformSet) -> PlatformSet:
-    """Narrow a use's platforms by where its enclosing function can be called."""
-    return ctx if owner is None else ctx & reach.get(owner, ALL)
+    return reach
