@@ -124,8 +124,16 @@ class Region:
             self._offered = False
 
     def _free(self, offset: int) -> None:
+        """The range is free again; its pages leave this process's page tables (they stay in tmpfs
+        for the runtime to reuse), so the harness holds resident only the tensors it still views."""
         with self._lock:
-            self._used.pop(offset, None)
+            end = self._used.pop(offset, None)
+            mm = self._mm
+            if end is not None and mm is not None and end > offset:
+                try:
+                    mm.madvise(mmap.MADV_DONTNEED, offset, end - offset)
+                except (OSError, ValueError):
+                    pass  # only memory stays mapped longer
 
     def unlink(self) -> None:
         """Remove the file (the runtime holds it open; the memory stays while either maps it)."""

@@ -6,10 +6,12 @@ a single background thread already fetches the next ones in the plan, back to ba
 transfer overlaps layout and comparison and the runtime never waits for the harness to ask; every
 fetch goes through that one thread, so the runtime's connection is never used twice at once. How
 far it runs ahead is bounded by the planned tensors' sizes (``sizes``, known from the checkpoint):
-``ahead`` bytes, and always at least the next tensor. Held tensors are dropped oldest first down
-to ``budget`` bytes before each new one is taken, so at any moment this holds at most ``budget`` +
-the current tensor + ``ahead`` bytes or the one next tensor in flight (about 2 x the largest
-runtime tensor + 16 MB). A small footprint is also a fast one: the shared-memory region's pages
+``ahead`` bytes, and always the next two tensors (with one, the runtime sat idle while the harness
+compared a 134 MB expert stack). Held tensors are dropped oldest first down to ``budget`` bytes
+before each new one is taken, so at any moment this holds at most ``budget`` + the current tensor
++ ``ahead`` bytes or the next two tensors (the ones ahead, up to 256 MB or 2 x the largest runtime
+tensor, are written by the runtime and not yet read here: they are in tmpfs, not in this process's
+resident memory; where tmpfs has no room the runtime answers over the socket instead). A small footprint is also a fast one: the shared-memory region's pages
 are reused lowest first, and every page never written before costs the runtime an allocation.
 """
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 
 PASSES = ("transfer", "checkpoint_read", "layout", "compare")
 FETCH_BUDGET_BYTES = 0  # tensors kept after the comparison moved on: none (members of one runtime tensor are consecutive)
-AHEAD_BYTES = 16 << 20  # fetched ahead of the comparison: small tensors travel back to back
+AHEAD_BYTES = 256 << 20  # fetched ahead of the comparison, into tmpfs: the runtime copies while the harness compares
+AHEAD_MIN = 2  # and always the next two, so the runtime is never idle behind one large stack
 AHEAD_MAX = 16
 Getter = Callable[[str], "np.ndarray | None"]
 
@@ -82,14 +85,14 @@ class BoundedFetch:
         return value
 
     def _prefetch_after(self, name: str) -> None:
-        """Queue the planned tensors after ``name`` while their sizes fit ``ahead`` (the next one always;
-        only that one when sizes are unknown)."""
+        """Queue the planned tensors after ``name`` while their sizes fit ``ahead`` (the next
+        ``AHEAD_MIN`` always; only those when sizes are unknown)."""
         i = self._after.get(name)
         if i is None:
             return
         queued = sum(self.sizes.get(n, self.ahead) for n in self.pending)
         for nxt in self.plan[i:i + AHEAD_MAX]:
-            if self.pending and queued + self.sizes.get(nxt, self.ahead) > self.ahead:
+            if len(self.pending) >= AHEAD_MIN and queued + self.sizes.get(nxt, self.ahead) > self.ahead:
                 return
             if nxt not in self.held and nxt not in self.absent and nxt not in self.pending:
                 self.pending[nxt] = self._pool.submit(self._timed_get, nxt)
