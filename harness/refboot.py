@@ -8,8 +8,9 @@ would wait forever. So the cell fixture obtains it before the cell leases its ca
 a cell is not booted ahead while its accelerator reference is missing (``ready``), and inside a
 check (``wait=False``) a card is taken only if one is free at once, else the check says why.
 
-    with reference_cards(cell, options, wait=True) as cards:   # (3,) on a real NPU; None on the CPU
-        preflight(..., cards=cards); cellrun.boot(cell, card, options, visible=cards)
+    inv = reference_inventory(cell, options)                    # probed once
+    with reference_cards(cell, options, wait=True, inv=inv) as cards:   # (3,) on a real NPU; None on the CPU
+        preflight(..., cards=cards, inv=inv); cellrun.boot(cell, card, options, visible=cards)
 """
 from __future__ import annotations
 
@@ -18,27 +19,34 @@ from collections.abc import Iterator
 
 from harness import leases
 from harness.cards import ModelCard
-from harness.devices import DeviceInventory, probe
+from harness.devices import DeviceInventory
 from harness.errors import HarnessError
 from harness.matrix import Cell
 from harness.options import HarnessOptions
-from harness.refmemory import ReferenceRefused
+from harness.refmemory import ReferenceRefused, device_inventory
 
 WAIT_S = 3600.0
 
 
-@contextlib.contextmanager
-def reference_cards(cell: Cell, options: HarnessOptions, wait: bool) -> Iterator[tuple[int, ...] | None]:
-    """One card of the reference cell's device held while the block runs (None on the CPU)."""
+def reference_inventory(cell: Cell, options: HarnessOptions) -> DeviceInventory | None:
+    """The reference cell's device, probed once (simulated as the run says; None on the CPU)."""
     if cell.device == "cpu":
+        return None
+    if cell.device in options.simulate:
+        return DeviceInventory.simulate(cell.device, options.simulate[cell.device])
+    return device_inventory(cell, options.python_for(cell.runtime))
+
+
+@contextlib.contextmanager
+def reference_cards(cell: Cell, options: HarnessOptions, wait: bool,
+                    inv: DeviceInventory | None = None) -> Iterator[tuple[int, ...] | None]:
+    """One card of the reference cell's device held while the block runs (None on the CPU);
+    ``inv``: its device, probed already (reference_inventory)."""
+    inv = inv or reference_inventory(cell, options)
+    if inv is None:
         yield None
         return
-    simulated = cell.device in options.simulate
-    inv = (DeviceInventory.simulate(cell.device, options.simulate[cell.device]) if simulated
-           else probe(cell.device, options.python_for(cell.runtime)))
-    if inv.absent_reason:
-        raise ReferenceRefused(cell.id, f"reference {cell.id}: its device is absent here ({inv.absent_reason}); "
-                                        "import a golden made where it exists (`harness reference import FILE`)")
+    simulated = inv.simulated
     lease_dir = options.out_dir / ".leases" if simulated else (options.lease_dir or leases.DEFAULT_LEASE_DIR)
     try:
         lease = leases.acquire(cell.device, 1, inv.count, f"reference {cell.id}", lease_dir=lease_dir,

@@ -231,7 +231,7 @@ def with_reference_runtime(card: ModelCard, options: HarnessOptions | None,
     an accelerator cell, give ``use`` its client and fingerprint, tear it down."""
     from harness import cellrun  # cellrun imports the checks, which import this module
     from harness.leases import log_event
-    from harness.refboot import reference_cards
+    from harness.refboot import reference_cards, reference_inventory
     from harness.refmemory import ReferenceRefused, preflight
 
     options = options or default_options()
@@ -242,10 +242,11 @@ def with_reference_runtime(card: ModelCard, options: HarnessOptions | None,
     python = options.python_for(cell.runtime)
     try:
         checkpoint = cellrun.resolve_checkpoint(card, python)
-        preflight(cell, spec, checkpoint, python, simulated)  # before waiting for a card: no card is large enough
-        with reference_cards(cell, options, wait_for_cards) as cards:
+        inv = reference_inventory(cell, options)  # the device probed once, for both preflights and the lease
+        preflight(cell, spec, checkpoint, python, simulated, inv=inv)  # before waiting for a card: none is large enough
+        with reference_cards(cell, options, wait_for_cards, inv) as cards:
             if cards is not None:
-                preflight(cell, spec, checkpoint, python, simulated, cards=cards)  # that card's free memory
+                preflight(cell, spec, checkpoint, python, simulated, cards=cards, inv=inv)  # that card's free memory
             log_event(events, "reference-boot", cell.id, cell.device, cards or ())
             with _env_without(FAULT_ENV):  # its own log: the matrix may be booting the same cell meanwhile
                 rt = cellrun.boot(cell, card, options, visible=cards, simulated=simulated,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import final
 
 from harness.checkpoint import Checkpoint
+from harness.devices import DeviceInventory
 from harness.errors import ConfigError, PreflightError
 from harness.matrix import Cell
 from harness.refspec import ReferenceSpec
@@ -98,21 +99,30 @@ def estimate(checkpoint: Path, spec: ReferenceSpec, on_host: bool = False) -> Me
     return MemoryNeed(on_disk, main, weights, int(weights * MARGIN) + RUNTIME_OVERHEAD, pool)
 
 
-def available(cell: Cell, pool: str, python: str, environ: Mapping[str, str],
-              cards: Sequence[int] = ()) -> MemoryAvailable | None:
-    """The memory of ``pool``; None when it cannot be told (then nothing is refused). For a card
-    pool: the free memory of the card leased for the reference (``cards``), else the largest total."""
-    override = environ.get(TEST_MEMORY_ENV)
-    if override:
-        return MemoryAvailable(parse_bytes(override), f"{TEST_MEMORY_ENV}={override}, test-only")
-    if pool == "host memory":
-        return _mem_available()
-    from harness.devices import free_memory, probe
+def device_inventory(cell: Cell, python: str) -> DeviceInventory:
+    """The reference cell's device as the runtime's Python sees it; refused when it is absent here."""
+    from harness.devices import probe
 
     inv = probe(cell.device, python)
     if inv.absent_reason:
         raise ReferenceRefused(cell.id, f"reference {cell.id}: its device is absent here ({inv.absent_reason}); "
                                         f"import a golden made where it exists (`harness reference import FILE`)")
+    return inv
+
+
+def available(cell: Cell, pool: str, python: str, environ: Mapping[str, str],
+              cards: Sequence[int] = (), inv: DeviceInventory | None = None) -> MemoryAvailable | None:
+    """The memory of ``pool``; None when it cannot be told (then nothing is refused). For a card
+    pool: the free memory of the card leased for the reference (``cards``), else the largest total;
+    ``inv``: the device already probed (else it is probed here)."""
+    override = environ.get(TEST_MEMORY_ENV)
+    if override:
+        return MemoryAvailable(parse_bytes(override), f"{TEST_MEMORY_ENV}={override}, test-only")
+    if pool == "host memory":
+        return _mem_available()
+    from harness.devices import free_memory
+
+    inv = inv or device_inventory(cell, python)
     if cards:
         free, why = free_memory(cell.device, python, cards[0])
         if free is not None:
@@ -148,12 +158,14 @@ def _mem_available() -> MemoryAvailable | None:
 
 
 def preflight(cell: Cell, spec: ReferenceSpec, checkpoint: Path, python: str, simulated: bool = False,
-              environ: Mapping[str, str] | None = None, cards: Sequence[int] = ()) -> MemoryNeed:
+              environ: Mapping[str, str] | None = None, cards: Sequence[int] = (),
+              inv: DeviceInventory | None = None) -> MemoryNeed:
     """Refuse (ReferenceRefused, reason ``preflight: ...``) a reference that will not fit; else what
-    it needs. ``cards``: the card(s) leased for it, whose free memory counts."""
+    it needs. ``cards``: the card(s) leased for it, whose free memory counts; ``inv``: its device,
+    probed already."""
     env = os.environ if environ is None else environ
     need = estimate(checkpoint, spec, on_host=simulated)
-    have = available(cell, need.pool, python, env, () if simulated else cards)
+    have = available(cell, need.pool, python, env, () if simulated else cards, inv)
     if have is None or need.needed_bytes <= have.bytes:
         return need
     detail = (f"reference {cell.id} ({spec.label}) will not fit: it needs ~{size(need.needed_bytes)} of {need.pool} "

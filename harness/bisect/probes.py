@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any, final
 from harness.bisect.refs import BisectInputError
 from harness.errors import PREFLIGHT_REASON
 from harness.matrix import DEVICES, DTYPE_SHORT, Cell
+from harness.procgroup import stop_group
 
 BOOT_CLASSES = ("boot-crash", "boot-timeout", PREFLIGHT_REASON.rstrip(":"))  # the cell never came up: skip
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -134,25 +134,11 @@ def run_child(argv: list[str], log_path: Path, timeout_s: float) -> int | None:
         try:
             return proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            _stop(proc)
+            stop_group(proc, signal.SIGINT, STOP_GRACE_S)
             return None
         except KeyboardInterrupt:
-            _stop(proc)
+            stop_group(proc, signal.SIGINT, STOP_GRACE_S)
             raise
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=STOP_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    proc.wait()
 
 
 @final

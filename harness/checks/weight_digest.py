@@ -87,8 +87,9 @@ def digests_first(client: RuntimeClient, ckpt: Checkpoint, layout: Layout, archi
         return None
     t0 = time.perf_counter()
     stop = threading.Event()
+    groups = members_by_runtime(layout, ckpt.names(), architecture)  # once, for the rebuild and the comparison
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-digests") as pool:
-        rebuilt = pool.submit(expected_digests, ckpt, layout, architecture, dtype, stop)
+        rebuilt = pool.submit(expected_digests, ckpt, layout, architecture, dtype, stop, groups=groups)
         ranks = None
         try:
             ranks = weight_digests(client)
@@ -98,19 +99,21 @@ def digests_first(client: RuntimeClient, ckpt: Checkpoint, layout: Layout, archi
         expected = rebuilt.result()
     if ranks is None:
         return None
-    results, left = compare_digests(ckpt, layout, ckpt.names(), architecture, ranks, dtype, expected)
+    results, left = compare_digests(ckpt, layout, ckpt.names(), architecture, ranks, dtype, expected, groups)
     return DigestPass(tuple(results), left, time.perf_counter() - t0)
 
 
 def expected_digests(ckpt: Checkpoint, layout: Layout, architecture: str | None, dtype: str,
-                     stop: threading.Event | None = None, wanted: Iterable[str] | None = None) -> dict[str, str]:
+                     stop: threading.Event | None = None, wanted: Iterable[str] | None = None,
+                     groups: Mapping[str, list[tuple[str, Mapped]]] | None = None) -> dict[str, str]:
     """Each runtime tensor's digest as rebuilt from the checkpoint (or the reason it cannot be),
-    memoised on disk; only the runtime tensors holding ``wanted`` checkpoint tensors when given."""
+    memoised on disk; only the runtime tensors holding ``wanted`` checkpoint tensors when given.
+    ``groups``: members_by_runtime of the checkpoint, when the caller has it already."""
     memo = RebuiltDigests.open(ckpt, layout, architecture, dtype)
     wanted = None if wanted is None else set(wanted)
     out: dict[str, str] = {}
     try:
-        for runtime_name, members in members_by_runtime(layout, ckpt.names(), architecture).items():
+        for runtime_name, members in (groups or members_by_runtime(layout, ckpt.names(), architecture)).items():
             if stop is not None and stop.is_set():
                 break
             names = [n for n, _ in members]
@@ -154,19 +157,20 @@ def why_not(device: str, tp: int) -> str | None:
 
 
 def compare_digests(ckpt: Checkpoint, layout: Layout, wanted: Iterable[str], architecture: str | None,
-                    ranks: Sequence[Mapping[str, Any]], dtype: str,
-                    expected: Mapping[str, str] | None = None) -> tuple[list[DigestParity], dict[str, str]]:
+                    ranks: Sequence[Mapping[str, Any]], dtype: str, expected: Mapping[str, str] | None = None,
+                    groups: Mapping[str, list[tuple[str, Mapped]]] | None = None) -> tuple[list[DigestParity], dict[str, str]]:
     """Digest parity of the runtime tensors holding the checkpoint tensors ``wanted``.
 
     Returns the comparisons and, for checkpoint tensors still not compared, why.
     """
     wanted = set(wanted)
+    groups = groups or members_by_runtime(layout, ckpt.names(), architecture)
     if expected is None:
-        expected = expected_digests(ckpt, layout, architecture, dtype, wanted=wanted)
+        expected = expected_digests(ckpt, layout, architecture, dtype, wanted=wanted, groups=groups)
     checksums: Mapping[str, str] = ranks[0]["checksums"] if ranks else {}
     results: list[DigestParity] = []
     left: dict[str, str] = {}
-    for runtime_name, members in members_by_runtime(layout, ckpt.names(), architecture).items():
+    for runtime_name, members in groups.items():
         names = tuple(n for n, _ in members)
         if not wanted.intersection(names):
             continue

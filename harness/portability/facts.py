@@ -21,6 +21,11 @@ class ImportSite:
     owner: str | None = None  # enclosing top-level function or method, for a lazy import
     selected: PlatformSet = NONE  # platforms a platform test or dispatch method sends here
 
+    @property
+    def target(self) -> str:
+        """The dotted name imported: ``sgl_kernel.silu_and_mul`` for ``from sgl_kernel import silu_and_mul``."""
+        return f"{self.module}.{self.name}" if self.name else self.module
+
 
 @dataclasses.dataclass(frozen=True)
 class NameUse:

@@ -6,13 +6,14 @@ import dataclasses
 import json
 import os
 import queue
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
+
+from harness.procgroup import stop_group
 
 # blocked-import: an accelerator-only package (the only kind that becomes a finding); missing-module:
 # a dependency the runtime's environment lacks; probe-machinery: the import system's or the probe's
@@ -160,7 +161,7 @@ def _collect(child: subprocess.Popen[str], config: ProbeConfig, deadline: float)
         try:
             line = lines.get(timeout=wait if in_module else max(deadline - time.monotonic(), 0.0))
         except queue.Empty:
-            _kill(child)
+            stop_group(child)  # TERM, then KILL
             if in_module:
                 records[-1] = {"event": "timeout", "module": records[-1]["module"]}
             break
@@ -180,20 +181,6 @@ def _pump(child: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
     for line in child.stdout:
         lines.put(line)
     lines.put(None)
-
-
-def _kill(child: subprocess.Popen[str]) -> None:
-    """Stop the child and anything it started (TERM, then KILL)."""
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            child.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _timed_out(module: str, limit: float) -> dict[str, Any]:

@@ -144,7 +144,7 @@ def lazy_accel_import_findings(rules: RuleContext) -> Iterator[Finding]:
         for site in lazy:
             ctx = run_platforms(callers, site.owner, site.ctx) & _owner_class(constructed, site.owner)
             ctx &= rules.runs_on(facts, site.owner)
-            target = f"{site.module}.{site.name}" if site.name else site.module
+            target = site.target
             found = rules.profile.available_on(target)
             affected = NONE if found is None else (ctx - found[1]) & reached
             if found and affected:
@@ -170,7 +170,7 @@ def missing_name_findings(rules: RuleContext) -> Iterator[Finding]:
         reached = platforms_of(rules.run_reach, facts.module)
         groups: dict[tuple[str, PlatformSet], list[tuple[ImportSite, str, str]]] = {}
         for site in facts.imports:
-            target = f"{site.module}.{site.name}" if site.name else site.module
+            target = site.target
             missing = rules.profile.missing_on(target) if site.import_time and not site.guarded else None
             if missing is None:
                 continue
@@ -192,7 +192,7 @@ def _accel_target(profile: RuntimeProfile, site: ImportSite, reached: PlatformSe
     """(accelerator package, platforms the import breaks on, imported name) for an import-time site."""
     if not site.import_time or site.guarded or not (site.ctx & reached):
         return None
-    target = f"{site.module}.{site.name}" if site.name else site.module
+    target = site.target
     found = profile.available_on(target)
     affected = NONE if found is None else (site.ctx - found[1]) & reached
     return (found[0], affected, target) if found and affected else None
