@@ -289,7 +289,7 @@ def harness_runtime(request: pytest.FixtureRequest) -> Any:
     pending = ahead.take(cell.id) if ahead is not None else None
     if ahead is not None and pending is None:
         ahead.close()  # booted ahead for cells that did not come next: they may hold the cards this one needs
-    if pending is None and "logprob_parity" in plan_of(config).checks:
+    if pending is None and {"logprob_parity", "accuracy"} & set(plan_of(config).checks):
         refboot.prepare(cell, card, config.stash[OPTIONS_KEY])  # an accelerator reference, before our cards
     if PROGRESS_KEY in config.stash and pending is None:
         config.stash[PROGRESS_KEY].booting(cell.id)

@@ -72,38 +72,47 @@ def needs_card(cell: Cell, card: ModelCard, options: HarnessOptions) -> bool:
 
 
 def ready(cell: Cell, card: ModelCard, options: HarnessOptions) -> bool:
-    """Whether booting ``cell`` can go ahead: no accelerator reference is needed, or it is in the store."""
+    """Whether booting ``cell`` can go ahead: no accelerator reference is needed, or all it will be
+    asked is in the store."""
     if not needs_card(cell, card, options):
         return True
     try:
-        store, key, _ = _entry(card, options)
-        return store.load(card.name, key) is not None
+        store, keyed = _entries(card, options)
+        return all(store.load(card.name, key) is not None for key, _ in keyed)
     except (HarnessError, OSError):
         return False
 
 
 def prepare(cell: Cell, card: ModelCard, options: HarnessOptions) -> str | None:
-    """Obtain ``cell``'s accelerator reference before the cell leases its cards; None when done or
-    not needed, else why not (the cell's logprob check then reports it)."""
+    """Obtain ``cell``'s accelerator reference (every request the logprob and accuracy checks will
+    make of it) before the cell leases its cards; None when done or not needed, else why not (the
+    cell's checks then report it)."""
     if not needs_card(cell, card, options):
         return None
     from harness.reference import boot_and_generate, obtain, reference_spec
 
     try:
-        store, key, request = _entry(card, options)
-        obtain(store, card.name, key, own=None, spec=reference_spec(options),
-               compute=lambda: boot_and_generate(card, options, request, wait_for_cards=True))
+        store, keyed = _entries(card, options)
+        for key, request in keyed:
+            obtain(store, card.name, key, own=None, spec=reference_spec(options),
+                   compute=lambda r=request: boot_and_generate(card, options, r, wait_for_cards=True))
     except (HarnessError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
-def _entry(card: ModelCard, options: HarnessOptions):  # -> (ReferenceStore, key, ReferenceRequest)
+def _entries(card: ModelCard, options: HarnessOptions):  # -> (ReferenceStore, [(key, ReferenceRequest)])
+    """The store and every request a cell's checks make of the reference: the logprob check's, and
+    the accuracy check's per answer length (the same entry when a card has one length)."""
     from harness import cellrun
+    from harness.checks.accuracy import questions
+    from harness.checks.accuracy_paired import length_requests
     from harness.checks.logprob_parity import reference_request
     from harness.reference import ReferenceStore, checkpoint_digest, reference_dir, reference_spec
 
     spec = reference_spec(options)
-    request = reference_request(card)
-    ckpt = cellrun.resolve_checkpoint(card, options.python_for(spec.runtime))
-    return ReferenceStore(reference_dir()), request.key(checkpoint_digest(ckpt), spec), request
+    digest = checkpoint_digest(cellrun.resolve_checkpoint(card, options.python_for(spec.runtime)))
+    prompts = [[q.prompt for q in questions(s)] for s in card.sets]
+    requests = [reference_request(card), *(r for _, r in length_requests(card, card.sets, prompts))]
+    keyed = {r.key(digest, spec): r for r in requests}
+    return ReferenceStore(reference_dir()), list(keyed.items())

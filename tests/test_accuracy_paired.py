@@ -76,7 +76,8 @@ def test_a_cell_that_loses_five_prompts_the_reference_answers_fails_the_paired_t
 def test_four_losses_are_not_significant_and_a_faulted_reference_cell_never_becomes_the_reference(ckpt, monkeypatch):
     booted = []
 
-    def fake_boot(card, options, request):
+    def fake_boot(card, options, request, wait_for_cards=True):
+        assert wait_for_cards is False  # inside a check the cell may hold the only card: never wait for one
         booted.append(request)
         return FakeClient().generate(list(request.prompts), max_new_tokens=request.max_new_tokens)
 
@@ -95,7 +96,7 @@ def test_the_power_plan_and_its_warning_are_on_the_result(ckpt):
 
 
 def test_without_a_reference_the_threshold_verdict_stands_and_the_result_says_why(ckpt, monkeypatch):
-    def refuse(card, options, request):
+    def refuse(card, options, request, wait_for_cards=True):
         raise RuntimeStartError("boot-crash", "hf-cpu-tiny-llama-none", "no torch here", None)
 
     monkeypatch.setattr(accuracy_paired, "boot_and_generate", refuse)

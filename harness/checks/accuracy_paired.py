@@ -30,17 +30,26 @@ def reference_answers(ctx: CheckContext, sets: Sequence[AccuracySet], prompts: S
     digest = checkpoint_digest(ctx.checkpoint)
     out: list[list[Generation]] = [[] for _ in sets]
     entries = []
-    for length in dict.fromkeys(s.max_new_tokens for s in sets):
-        group = [i for i, s in enumerate(sets) if s.max_new_tokens == length]
-        request = ReferenceRequest(tuple(p for i in group for p in prompts[i]), length, card.logprob.top_k)
+    for group, request in length_requests(card, sets, prompts):
         own = _own(ctx, request, info) if is_reference else None
         ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(digest, spec), own=own,
-                     compute=lambda r=request: boot_and_generate(card, ctx.options, r), spec=spec)
+                     compute=lambda r=request: boot_and_generate(card, ctx.options, r, wait_for_cards=False),
+                     spec=spec)  # inside a check: an accelerator reference was prepared before the boot (refboot.py)
         entries.append(ref)
         gens = list(ref.generations)
         for i in group:
             out[i], gens = gens[:len(prompts[i])], gens[len(prompts[i]):]
     return out, entries
+
+
+def length_requests(card: ModelCard, sets: Sequence[AccuracySet], prompts: Sequence[Sequence[str]]
+                    ) -> list[tuple[list[int], ReferenceRequest]]:
+    """One reference request per answer length: the indices of its sets and what it asks."""
+    out = []
+    for length in dict.fromkeys(s.max_new_tokens for s in sets):
+        group = [i for i, s in enumerate(sets) if s.max_new_tokens == length]
+        out.append((group, ReferenceRequest(tuple(p for i in group for p in prompts[i]), length, card.logprob.top_k)))
+    return out
 
 
 def _own(ctx: CheckContext, request: ReferenceRequest, info: dict[str, Any]) -> Any:
