@@ -156,8 +156,8 @@ def run_mode(mode: str, work: Path, axes: list[str], extra: list[str], checks: t
 
 def report_bench(cells: int, runs: int) -> dict[str, Any]:
     """reports/bench.py's synthetic history, rendered cold (no trend cache) and warm."""
-    from reports.bench import generate, timed_report
-    from reports.trends import CACHE_DIR
+    from harness.reports.bench import generate, timed_report
+    from harness.reports.trends import CACHE_DIR
 
     root = Path(tempfile.mkdtemp(prefix="harness-report-bench-"))
     try:
@@ -174,7 +174,7 @@ def report_bench(cells: int, runs: int) -> dict[str, Any]:
                 raise RuntimeError(f"`harness report {latest}` wrote no index.html; run it by hand to see why")
         return {"cells": cells, "runs": runs, "generate_s": round(generated, 2),
                 "cold_s": round(min(times["cold"], times["cold_again"]), 3), "warm_s": round(times["warm"], 3),
-                "command": f"python -m reports.bench --cells {cells} --runs {runs}"}
+                "command": f"python -m harness.reports.bench --cells {cells} --runs {runs}"}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

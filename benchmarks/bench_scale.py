@@ -47,17 +47,17 @@ from benchmarks.scale_limits import descendants, limits, raw_read_mb_s, rss_mb, 
 from benchmarks.scale_reference import reference_time  # noqa: E402
 from benchmarks.scale_runtimes import (KNOWN, BenchRuntime, error_line, parse_pythons, remove_leftovers,  # noqa: E402
                                        resolve)
-from harness import cellrun  # noqa: E402
-from harness.cards import ModelCard, load_cards  # noqa: E402
-from harness.shmsweep import held_by, shm_names  # noqa: E402
-from harness.catalog import adhoc_card  # noqa: E402
+from harness.boot import cellrun  # noqa: E402
+from harness.config.cards import ModelCard, load_cards  # noqa: E402
+from harness.boot.shmsweep import held_by, shm_names  # noqa: E402
+from harness.config.catalog import adhoc_card  # noqa: E402
 from harness.checks import CHECKS, CheckContext  # noqa: E402
-from harness.client import weight_digests  # noqa: E402
-from harness.digestmemo import DIGEST_DIR_ENV  # noqa: E402
+from harness.runtimes.client import weight_digests  # noqa: E402
+from harness.numerics.digestmemo import DIGEST_DIR_ENV  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.matrix import Cell  # noqa: E402
-from harness.reference import REFERENCE_DIR_ENV  # noqa: E402
-from harness.xferdir import MODE_ENV  # noqa: E402
+from harness.config.matrix import Cell  # noqa: E402
+from harness.reference.store import REFERENCE_DIR_ENV  # noqa: E402
+from harness.boot.xferdir import MODE_ENV  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -163,8 +163,8 @@ def _runtime_checksums_s(client: Any) -> float | None:
 def rebuilt_bytes(ckpt: Any, layout: str, architecture: str | None, dtype: str) -> int:
     """The largest runtime tensor in ``dtype``, as a digest comparison rebuilds it from the checkpoint
     (SGLang's fused q/k/v, gate/up and 128-expert stacks): nothing is transferred to say its size."""
-    from harness.layout import Layout
-    from harness.layout_build import members_by_runtime, runtime_shape
+    from harness.numerics.layout import Layout
+    from harness.numerics.layout_build import members_by_runtime, runtime_shape
 
     groups = members_by_runtime(Layout.load(layout), ckpt.names(), architecture).values()
     return max((math.prod(runtime_shape(members, ckpt.shape) or (0,)) for members in groups), default=0) * ITEMSIZE[dtype]
@@ -172,7 +172,7 @@ def rebuilt_bytes(ckpt: Any, layout: str, architecture: str | None, dtype: str) 
 
 def figures(size: int, raw: float, seconds: float, boot_s: float, result: Any, before: float, harness_peak: float,
             runtime_peak: float, ckpt: Path, layout: str, architecture: str | None, dtype: str) -> dict[str, Any]:
-    from harness.checkpoint import Checkpoint
+    from harness.numerics.checkpoint import Checkpoint
 
     m, io = result.metrics, result.details["io"]
     c = Checkpoint(ckpt)
@@ -272,7 +272,7 @@ def run_shape(shape: str, dtype: str, runtimes: list[BenchRuntime], hf: BenchRun
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ[MODE_ENV] = args.transfer  # read by harness/xferdir.py when each runtime boots
+    os.environ[MODE_ENV] = args.transfer  # read by harness/boot/xferdir.py when each runtime boots
     names = args.runtimes.split(",")
     found = resolve(list(dict.fromkeys(["hf", *names])), args.pythons)  # hf: also the reference's runtime
     skipped = [r.absent for r in found if r.python is None]

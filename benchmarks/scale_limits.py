@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.cards import Tolerance
-from harness.tensordiff import figures
+from harness.config.cards import Tolerance
+from harness.numerics.tensordiff import figures
 
 MB = 1e6
 SAMPLE_BYTES = 256 << 20
@@ -42,7 +42,7 @@ def memcpy_mb_s(nbytes: int = SAMPLE_BYTES) -> float:
 
 
 def compare_mb_s(nbytes: int = SAMPLE_BYTES) -> float:
-    """MB/s of harness.tensordiff on two equal float32 arrays (its fast path)."""
+    """MB/s of harness.numerics.tensordiff on two equal float32 arrays (its fast path)."""
     a = np.random.default_rng(0).random(nbytes // 4, dtype=np.float32)
     b = a.copy()
     t0 = time.perf_counter()

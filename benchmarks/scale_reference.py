@@ -1,8 +1,8 @@
 """The time to obtain a checkpoint's logprob reference, as logprob_parity obtains it.
 
-The default reference cell (hf, cpu, float32, no offload; harness/refspec.py) is asked the card's
-prompts through harness.reference.obtain in a fresh store, so it is computed: the checkpoint's
-digest (the cache key), the memory preflight (harness/refmemory.py), booting the reference runtime,
+The default reference cell (hf, cpu, float32, no offload; harness/config/refspec.py) is asked the card's
+prompts through harness.reference.store.obtain in a fresh store, so it is computed: the checkpoint's
+digest (the cache key), the memory preflight (harness/reference/memory.py), booting the reference runtime,
 generating, tearing it down, writing the cache entry. Then the same call again, answered from the
 cache, which is what every later cell of that checkpoint pays.
 """
@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cards import ModelCard
+from harness.config.cards import ModelCard
 from harness.checks.logprob_parity import reference_request
-from harness.options import HarnessOptions
-from harness.reference import ReferenceStore, boot_and_generate, checkpoint_digest, obtain, reference_cell
-from harness.refmemory import ReferenceRefused, estimate, preflight
-from harness.refspec import DEFAULT_REFERENCE
+from harness.config.options import HarnessOptions
+from harness.reference.store import ReferenceStore, boot_and_generate, checkpoint_digest, obtain, reference_cell
+from harness.reference.memory import ReferenceRefused, estimate, preflight
+from harness.config.refspec import DEFAULT_REFERENCE
 
 MB = 1e6
 

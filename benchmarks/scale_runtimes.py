@@ -2,7 +2,7 @@
 
     hf      this interpreter (or $HARNESS_PYTHON_HF, or --runtime-python hf=PATH)
     sglang  --runtime-python sglang=PATH, else $HARNESS_PYTHON_SGLANG, else the pinned venv of
-            harness.venvs (`python -m harness.venvs sglang`); on the CPU it is booted with the named
+            harness.boot.venvs (`python -m harness.boot.venvs sglang`); on the CPU it is booted with the named
             workaround sglang-cpu-rotary-shim (RUNTIME-NOTES: without it SGLang does not load on CPU)
 
 A runtime whose interpreter is absent is skipped with one line saying where it was looked for.
@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import final
 
-from harness import venvs
-from harness.options import HarnessOptions
-from harness.shmsweep import in_shm, orphans_since, sweep
+from harness.boot import venvs
+from harness.config.options import HarnessOptions
+from harness.boot.shmsweep import in_shm, orphans_since, sweep
 
 KNOWN = ("hf", "sglang")
 CPU_WORKAROUNDS: Mapping[str, tuple[str, ...]] = {"sglang": ("sglang-cpu-rotary-shim",)}
@@ -57,7 +57,7 @@ def resolve(names: Sequence[str], pythons: Mapping[str, str], environ: Mapping[s
             pinned: Mapping[str, Path] | None = None) -> list[BenchRuntime]:
     """Each named runtime with its interpreter, or with why it is skipped.
 
-    ``pinned``: where harness.venvs keeps each runtime's venv (default: its python_path).
+    ``pinned``: where harness.boot.venvs keeps each runtime's venv (default: its python_path).
     """
     env = os.environ if environ is None else environ
     out = []
@@ -70,7 +70,7 @@ def resolve(names: Sequence[str], pythons: Mapping[str, str], environ: Mapping[s
         if not where.exists():
             how = "given" if given else "pinned venv"
             out.append(BenchRuntime(name, None, f"{name}: skipped, not installed here (no interpreter at {where}, "
-                                                f"{how}; `python -m harness.venvs {name}` or --runtime-python {name}=PATH)"))
+                                                f"{how}; `python -m harness.boot.venvs {name}` or --runtime-python {name}=PATH)"))
             continue
         out.append(BenchRuntime(name, str(where), workarounds=CPU_WORKAROUNDS.get(name, ())))
     return out
@@ -98,7 +98,7 @@ def remove_leftovers(held: set[str], before: set[str], root: Path = Path("/dev/s
     ``sem.mp-*`` semaphores of its multiprocessing locks (its resource tracker, which would unlink
     them, ignores SIGTERM and is killed), under random names. Its own: those its processes ``held``
     just before the stop, and those of these families not in ``before`` (listed just before it
-    booted), which it made and let go of meanwhile (harness.shmsweep, which ServerProcess.stop already
+    booted), which it made and let go of meanwhile (harness.boot.shmsweep, which ServerProcess.stop already
     applies: what this finds is what the stop missed). Any that a live process holds is kept; an
     orphan another program leaked during the same seconds cannot be told apart and goes too.
     """

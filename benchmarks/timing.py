@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     import requests
 
-    from harness.lifecycle import ServerProcess
+    from harness.boot.lifecycle import ServerProcess
 
     _patch_boot(ServerProcess)
     _patch(ServerProcess, "stop", "stop", _cell_of)

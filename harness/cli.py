@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from harness.bisect.cli import add_bisect_parser
-from harness.goldencmd import add_reference_parser
-from harness.options import DEFAULT_OUT
-from harness.runcmd import add_run_parser
+from harness.commands.golden import add_reference_parser
+from harness.config.options import DEFAULT_OUT
+from harness.commands.run import add_run_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +68,7 @@ def _report_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _report(args: argparse.Namespace, _: list[str]) -> int:
-    from reports.commands import report_command
+    from harness.reports.commands import report_command
 
     if not (args.dir / "results.jsonl").exists():
         print(f"harness report: no results.jsonl in {args.dir}; pass a run directory such as {DEFAULT_OUT}", file=sys.stderr)
@@ -77,7 +77,7 @@ def _report(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _merge(args: argparse.Namespace, _: list[str]) -> int:
-    from reports.commands import merge_command
+    from harness.reports.commands import merge_command
 
     return merge_command(args.out, args.dirs, **_report_kwargs(args))
 
@@ -89,7 +89,7 @@ def _portability(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _workarounds(args: argparse.Namespace, _: list[str]) -> int:
-    from harness.workarounds import WORKAROUNDS
+    from harness.runtimes.workarounds import WORKAROUNDS
 
     names = WORKAROUNDS.names()
     if not names:

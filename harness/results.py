@@ -21,10 +21,13 @@ A record from a newer schema still loads (unknown fields are ignored) and is cou
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import fcntl
 import json
 import math
 import os
+import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, final
@@ -165,3 +168,26 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     return value
 
+
+def new_run_id() -> str:
+    """Sortable and unique: ``20261124T221500Z-3fa9``."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def archive_previous(out_dir: Path) -> Path | None:
+    """Move an earlier run's files out of ``out_dir`` so runs are never mixed; returns where."""
+    names = ("results.jsonl", "manifest.json", "index.html", "summary.md", "junit.xml", "portability.json", "logs", "events.jsonl")
+    if not any((out_dir / n).exists() for n in names):
+        return None
+    try:
+        run_id = json.loads((out_dir / "manifest.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        run_id = "unknown-" + new_run_id()
+    dest = out_dir.parent / "history" / str(run_id)
+    if dest.exists():
+        dest = dest.with_name(f"{dest.name}-{secrets.token_hex(2)}")
+    dest.mkdir(parents=True)
+    for n in names:
+        if (out_dir / n).exists():
+            shutil.move(str(out_dir / n), dest / n)
+    return dest

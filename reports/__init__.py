@@ -1,1 +1,1 @@
-"""Report rendering: data (reports.data) kept apart from templates (reports/templates)."""
+"""Report rendering: data (harness.reports.data) kept apart from templates (reports/templates)."""

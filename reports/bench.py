@@ -1,6 +1,6 @@
 """Render-time benchmark: N cells × 2 checks with M runs of history, cold (no trend cache) and warm.
 
-    python -m reports.bench --cells 2000 --runs 30 [--dir /tmp/bench]
+    python -m harness.reports.bench --cells 2000 --runs 30 [--dir /tmp/bench]
 
 Records look like real ones (12 answers per accuracy result, 10 worst tensors per parity result,
 fingerprint, command), in ResultRecord's JSON form; ~3% of accuracy results fail at random.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from harness.results import ResultRecord, write_json_atomic
-from reports.trends import CACHE_DIR
+from harness.reports.trends import CACHE_DIR
 
 ARGV = ["harness", "run", "--devices", "cpu,cuda,npu,rocm,xpu", "--models", "all"]
 
@@ -62,7 +62,7 @@ def timed_report(latest: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reports.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m harness.reports.bench", description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=2000)
     p.add_argument("--runs", type=int, default=30, help="runs in all: the latest plus RUNS-1 in the history")
     p.add_argument("--dir", type=Path, default=None, help="where to generate (default: a temporary directory)")

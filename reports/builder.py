@@ -20,18 +20,18 @@ import jinja2
 from markupsafe import Markup
 
 from harness.errors import ConfigError
-from reports.data import ReportData, assemble
-from reports.bisectrows import runtime_versions
-from reports.diff import diff_runs
-from reports.environment import build_environment
-from reports.policy import Policy
-from reports.portability import read_portability
-from reports.redact import Redactor
-from reports.signoff import Finding, evaluate
-from reports.store import (RunRef, StoredRun, find_baseline, history_runs, load_light, load_run, prune_history,
+from harness.reports.data import ReportData, assemble
+from harness.reports.bisectrows import runtime_versions
+from harness.reports.diff import diff_runs
+from harness.reports.environment import build_environment
+from harness.reports.policy import Policy
+from harness.reports.portability import read_portability
+from harness.redact import Redactor
+from harness.reports.signoff import Finding, evaluate
+from harness.reports.store import (RunRef, StoredRun, find_baseline, history_runs, load_light, load_run, prune_history,
                            read_manifest, require_results)
-from reports.trends import CACHE_DIR, HistoryScan, RunSummary, build_trends, results_stamp, store_summary, summarize_records
-from reports.waivers import load_waivers
+from harness.reports.trends import CACHE_DIR, HistoryScan, RunSummary, build_trends, results_stamp, store_summary, summarize_records
+from harness.reports.waivers import load_waivers
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TREND_RUNS = 30

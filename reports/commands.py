@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.errors import ConfigError
-from reports.builder import ReportInputs, ReportOutcome, render_run
-from reports.merge import merge_runs
+from harness.reports.builder import ReportInputs, ReportOutcome, render_run
+from harness.reports.merge import merge_runs
 
 EXIT_GO, EXIT_NO_GO, EXIT_USAGE = 0, 1, 2
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, final
 
 from harness.errors import PREFLIGHT_REASON
-from harness.matrix import DEVICES
+from harness.config.matrix import DEVICES
 from harness.results import ResultRecord
 
 CellState = Literal["ran", "simulated", "skipped", "na"]

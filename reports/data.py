@@ -12,19 +12,19 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, final
 
-from harness.matrix import DEVICES
+from harness.config.matrix import DEVICES
 from harness.causes import CauseGroup, group_failures
 from harness.results import ResultRecord
-from reports.diff import RunDiff
-from reports.environment import Environment, build_environment
-from reports.drift import as_number
-from reports.figures import Fact, facts, number, sampled, seconds, size
-from reports.overview import Folded, Heatmap, RowLike, fold, heatmap
-from reports.portability import PortabilitySection
-from reports.redact import Redactor
-from reports.signoff import Finding, SignOff
-from reports.store import StoredRun
-from reports.trends import RunSummary, Trends
+from harness.reports.diff import RunDiff
+from harness.reports.environment import Environment, build_environment
+from harness.reports.drift import as_number
+from harness.reports.figures import Fact, facts, number, sampled, seconds, size
+from harness.reports.overview import Folded, Heatmap, RowLike, fold, heatmap
+from harness.reports.portability import PortabilitySection
+from harness.redact import Redactor
+from harness.reports.signoff import Finding, SignOff
+from harness.reports.store import StoredRun
+from harness.reports.trends import RunSummary, Trends
 
 STATUS_ORDER = ("error", "fail", "pass", "na", "skipped")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

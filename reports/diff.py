@@ -15,7 +15,7 @@ from typing import Literal, final
 
 from harness.bisect.command import cell_command
 from harness.results import ResultRecord
-from reports.drift import METRICS, Drift, Tolerance, compare, metric_values, tolerances
+from harness.reports.drift import METRICS, Drift, Tolerance, compare, metric_values, tolerances
 
 ChangeKind = Literal["new-failure", "fixed", "still-failing", "coverage-lost"]
 CHANGE_KINDS: tuple[str, ...] = ("new-failure", "fixed", "still-failing", "coverage-lost")

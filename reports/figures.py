@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from reports.drift import as_number
+from harness.reports.drift import as_number
 
 _EXPONENT = re.compile(r"e([+-])0*(\d)")
 _HIDDEN = frozenset({"reference_key"})  # internal cache keys: nothing a person can act on

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import MANIFEST_SCHEMA, RECORD_SCHEMA, ResultWriter, write_json_atomic
-from reports.portability import merge_portability
-from reports.store import RunStoreError, StoredRun, load_run, matrix_key
+from harness.results import archive_previous, new_run_id, MANIFEST_SCHEMA, RECORD_SCHEMA, ResultWriter, write_json_atomic
+from harness.reports.portability import merge_portability
+from harness.reports.store import RunStoreError, StoredRun, load_run, matrix_key
 
 
 def merge_runs(out: Path, shard_dirs: Sequence[Path]) -> Path:
@@ -29,11 +28,9 @@ def merge_runs(out: Path, shard_dirs: Sequence[Path]) -> Path:
         raise RunStoreError(f"harness merge: OUT {out} is also a shard; write the merged run to a new directory")
     shards = [load_run(d) for d in shard_dirs]
     _refuse_overlap(shards)
-    from harness.recorder import archive_previous
-
     archive_previous(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    run_id = _new_run_id()
+    run_id = new_run_id()
     writer = ResultWriter(out / "results.jsonl")
     for shard in shards:
         for rec in shard.records:
@@ -121,6 +118,3 @@ def _merge_devices(all_devices: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _new_run_id() -> str:
-    """Sortable and unique, like the recorder's: ``20261124T221500Z-3fa9``."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)

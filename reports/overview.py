@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import final
 
-from harness.matrix import DEVICES
-from reports.coverage import CellState
+from harness.config.matrix import DEVICES
+from harness.reports.coverage import CellState
 
 HEAT_ORDER = ("error", "fail", "pass", "simulated", "skipped", "na", "absent")  # worst first
 

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, final
 
-from harness.matrix import DEVICES
-from reports.drift import METRIC_NAMES, Tolerance
-from reports.yamlfile import SpecFile, check_keys, load_spec, string_list
+from harness.config.matrix import DEVICES
+from harness.reports.drift import METRIC_NAMES, Tolerance
+from harness.reports.yamlfile import SpecFile, check_keys, load_spec, string_list
 
 POLICY_SCHEMA = 1
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "policy.yaml"

@@ -27,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, final
 
 from harness.results import ResultRecord
-from reports.coverage import Coverage
-from reports.policy import CoverageRule, Policy, RequiredRule
-from reports.waivers import Waiver
+from harness.reports.coverage import Coverage
+from harness.reports.policy import CoverageRule, Policy, RequiredRule
+from harness.reports.waivers import Waiver
 
 Verdict = Literal["GO", "NO-GO"]
 FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "not-covered", "flaky", "config"]
@@ -167,7 +167,7 @@ def _weights_sampled(by_cell: Mapping[str, Mapping[str, ResultRecord]], rule: Co
                                f"weight parity verified {shown} of the checkpoint, the policy requires "
                                f"{rule.weight_coverage:.3%}" + (f" (not verified: {why})" if why else "")
                                + ": drop parity.truncate_rows from the model card to compare every row; a tensor the "
-                                 "runtime does not expose needs a layout rule (harness/layouts/) or digests"))
+                                 "runtime does not expose needs a layout rule (harness/numerics/layouts/) or digests"))
     return out
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, final
 
 from harness.results import ResultRecord
-from reports.drift import as_number
-from reports.store import light_rows
+from harness.reports.drift import as_number
+from harness.reports.store import light_rows
 
 CACHE_DIR = ".trend-cache"
 CACHE_VERSION = 1

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, final
 
-from reports.yamlfile import SpecFile, check_keys, load_spec, string_list
+from harness.reports.yamlfile import SpecFile, check_keys, load_spec, string_list
 
 WAIVERS_SCHEMA = 1
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "waivers.yaml"

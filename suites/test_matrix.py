@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cellrun import RunningRuntime, run_check
-from harness.recorder import RESULT_KEY
+from harness.boot.cellrun import RunningRuntime
+from harness.checks.run import run_check
+from harness.plugin.recorder import RESULT_KEY
 
 
 def test_check(harness_runtime: RunningRuntime, harness_check: str, request: pytest.FixtureRequest) -> None:

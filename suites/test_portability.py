@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from harness.plugin import OPTIONS_KEY, PLAN_KEY
+from harness.plugin.main import OPTIONS_KEY, PLAN_KEY
 from harness.portability.locate import RuntimeNotInstalled
 from harness.portability.profile import PROFILES
 from harness.portability.runfile import check_runtime, failure_message, record, skipped_entry

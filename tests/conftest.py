@@ -50,8 +50,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _digest_memo(tmp_path_factory: pytest.TempPathFactory):
     """Checkpoint digests of the tests' throwaway checkpoints are memoised in a temporary directory,
-    not in ~/.cache/llm-harness/digests (harness/digestmemo.py)."""
-    from harness.digestmemo import DIGEST_DIR_ENV
+    not in ~/.cache/llm-harness/digests (harness/numerics/digestmemo.py)."""
+    from harness.numerics.digestmemo import DIGEST_DIR_ENV
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(DIGEST_DIR_ENV, str(tmp_path_factory.mktemp("digests")))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.lifecycle import processes_with_env, reap
+from harness.boot.lifecycle import processes_with_env, reap
 
 SCENARIO_PROPERTY = "fault_scenario"
 

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.cards import ModelCard
+from harness.config.cards import ModelCard
 from harness.checks import CHECKS, accuracy_paired
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext
-from harness.client import Generation
+from harness.runtimes.client import Generation
 from harness.errors import RuntimeStartError
-from harness.matrix import Cell
-from harness.facts import load_facts
+from harness.config.matrix import Cell
+from harness.config.facts import load_facts
 
 CARD = ModelCard.from_mapping({"name": "tiny-llama", "architecture": "LlamaForCausalLM",
                                "source": {"builder": {"arch": "llama"}},

@@ -176,7 +176,7 @@ def test_the_benchmark_writes_json_with_every_figure(tmp_path: Path, monkeypatch
     monkeypatch.setattr(bench_matrix, "harness_command",
                         lambda out, axes, extra: [sys.executable, "-c", FAKE_HARNESS, *real(out, axes, extra)[3:]])
     monkeypatch.setattr(bench_matrix, "report_bench", lambda cells, runs: {
-        "cells": cells, "runs": runs, "generate_s": 0.0, "cold_s": 1.0, "warm_s": 0.5, "command": "python -m reports.bench"})
+        "cells": cells, "runs": runs, "generate_s": 0.0, "cold_s": 1.0, "warm_s": 0.5, "command": "python -m harness.reports.bench"})
     out = tmp_path / "bench.json"
     assert bench_matrix.main(["--json", str(out), "--work", str(tmp_path / "work"), "-n", "2"]) == 0
     data = json.loads(out.read_text())
@@ -210,7 +210,7 @@ def _has(command: list[str], args: list[str]) -> bool:
 
 
 def test_report_bench_renders_the_synthetic_history(monkeypatch: pytest.MonkeyPatch) -> None:
-    import reports.bench
+    import harness.reports.bench
 
     rendered = []
 
@@ -219,10 +219,10 @@ def test_report_bench_renders_the_synthetic_history(monkeypatch: pytest.MonkeyPa
         rendered.append(latest)
         return 0.25
 
-    monkeypatch.setattr(reports.bench, "timed_report", fake_render)
+    monkeypatch.setattr(harness.reports.bench, "timed_report", fake_render)
     got = bench_matrix.report_bench(cells=3, runs=2)
     assert (got["cells"], got["runs"], got["cold_s"], got["warm_s"], len(rendered)) == (3, 2, 0.25, 0.25, 3)
-    assert got["command"] == "python -m reports.bench --cells 3 --runs 2"
+    assert got["command"] == "python -m harness.reports.bench --cells 3 --runs 2"
 
 
 def test_timing_plugin_is_inert_without_its_env_var(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

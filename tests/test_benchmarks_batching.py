@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cards import AccuracySet, load_cards
+from harness.config.cards import AccuracySet, load_cards
 from harness.checks.accuracy import ask_sets, card_prompts, questions
-from harness.client import Generation
+from harness.runtimes.client import Generation
 
 
 class CountingClient:
@@ -47,7 +47,7 @@ def test_tiny_cards_ask_accuracy_in_a_single_call() -> None:
 
 
 def test_the_one_prompt_at_a_time_matrix_is_the_default_one_with_max_batch_1() -> None:
-    from harness.matrixfile import MatrixFile
+    from harness.config.matrixfile import MatrixFile
 
     matrices = Path(__file__).resolve().parent.parent / "benchmarks" / "matrices"
     matrix = MatrixFile.load(matrices / "one-prompt-at-a-time.yaml")
@@ -78,7 +78,7 @@ def test_batched_generation_keeps_tokens_and_logprobs_within_float32_noise(model
     pytest.importorskip("transformers")
     import torch
 
-    from harness.cellrun import resolve_checkpoint
+    from harness.boot.cellrun import resolve_checkpoint
 
     card = load_cards()[model]
     checkpoint = str(resolve_checkpoint(card, sys.executable))

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.scale_limits import descendants, tree_peak_mb
 from benchmarks.scale_runtimes import error_line, parse_pythons, remove_leftovers, resolve
-from harness.shmsweep import held_by
+from harness.boot.shmsweep import held_by
 
 
 def test_an_absent_runtime_is_skipped_with_where_it_was_looked_for(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from harness.cli import _parser
-from reports.builder import build_report
-from reports.diff import diff_runs
-from reports.portability import portability_section
+from harness.reports.builder import build_report
+from harness.reports.diff import diff_runs
+from harness.reports.portability import portability_section
 from tests.reportruns import rec, write_run
 
 CELL = "sglang-npu-tiny-llama-none"

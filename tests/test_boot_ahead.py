@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bootahead import BootAhead, next_cells, run_order
-from harness.lifecycle import processes_with_env
-from harness.leases import overlaps
-from harness.matrix import Cell
-from harness.scheduling import longest_first
+from harness.boot.bootahead import BootAhead, next_cells, run_order
+from harness.boot.lifecycle import processes_with_env
+from harness.boot.leases import overlaps
+from harness.config.matrix import Cell
+from harness.plugin.scheduling import longest_first
 from tests.test_e2e_hf import harness_run, records
 
 MODELS = "tiny-llama,tiny-qwen3-moe"
@@ -110,7 +110,7 @@ def test_an_accelerator_boots_ahead_only_on_a_free_card(tmp_path, cards, ahead):
 
 def test_start_reports_pending_cells_and_close_stops_all_even_when_one_fails(monkeypatch):
     """Unit level, with cellrun's launch and abandon replaced: what BootAhead holds and gives back."""
-    from harness import bootahead
+    from harness.boot import bootahead
 
     launched, abandoned = [], []
     no_card = {"hf-npu-c-none"}

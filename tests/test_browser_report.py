@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.builder import ReportInputs, render_run
+from harness.reports.builder import ReportInputs, render_run
 from tests.reportruns import TODAY, nightly_pair, rec, write_run
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cards import CARDS_DIR, ModelCard, load_card, load_cards
+from harness.config.cards import CARDS_DIR, ModelCard, load_card, load_cards
 from harness.errors import ConfigError
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from harness.cards import CARDS_DIR, load_cards
-from harness.catalog import CatalogSpec, adhoc_card, load_catalog, parse_model_specs
+from harness.config.cards import CARDS_DIR, load_cards
+from harness.config.catalog import CatalogSpec, adhoc_card, load_catalog, parse_model_specs
 from harness.errors import ConfigError
-from harness.matrixfile import MatrixFile
-from harness.options import HarnessOptions, add_options
-from harness.plan import MODEL_GROUPS, build_plan, select_models
+from harness.config.matrixfile import MatrixFile
+from harness.config.options import HarnessOptions, add_options
+from harness.plugin.plan import MODEL_GROUPS, build_plan, select_models
 
 
 def card_dir(tmp_path: Path, name: str = "mine", source: str = "/ckpt/mine", **extra: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.checkpoint import Checkpoint
+from harness.numerics.checkpoint import Checkpoint
 from harness.errors import ConfigError
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from reports.coverage import Coverage, cell_state
-from reports.policy import CoverageRule, Policy
-from reports.signoff import evaluate
-from reports.yamlfile import SpecFileError
+from harness.reports.coverage import Coverage, cell_state
+from harness.reports.policy import CoverageRule, Policy
+from harness.reports.signoff import evaluate
+from harness.reports.yamlfile import SpecFileError
 from tests.reportruns import TODAY, rec
 
 NO_NPU = "no NPU device: looked with torch_npu"
@@ -95,7 +95,7 @@ def test_policy_file_reads_require_and_refuses_mistakes(tmp_path: Path):
 
 
 def test_the_shipped_release_policy_requires_the_npu_cells():
-    from reports.policy import EXAMPLE
+    from harness.reports.policy import EXAMPLE
 
     policy = Policy.from_file(EXAMPLE)
     assert "npu" in policy.require.devices

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import digestmemo
-from harness.reference import checkpoint_digest
+from harness.numerics import digestmemo
+from harness.reference.store import checkpoint_digest
 
 
 def test_a_digest_is_read_back_from_disk_and_recomputed_when_the_file_changes(tmp_path: Path, monkeypatch):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness.refmemory import TEST_MEMORY_ENV
+from harness.reference.memory import TEST_MEMORY_ENV
 from tests.htmlgrid import parse_report
 
 pytestmark = pytest.mark.e2e

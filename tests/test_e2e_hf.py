@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.htmlgrid import parse_report
-from harness.lifecycle import processes_with_env
+from harness.boot.lifecycle import processes_with_env
 
 pytestmark = pytest.mark.e2e
 TINY = ("tiny-llama", "tiny-qwen2-moe", "tiny-glm4-moe-lite")

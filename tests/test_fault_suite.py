@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.leases import acquire
+from harness.boot.leases import acquire
 from tests.faultsuite import SCENARIO_PROPERTY, harness, leaked, leases_held, lines_lost, records
 from tests.htmlgrid import parse_report
 
@@ -186,7 +186,7 @@ def test_servers_bind_loopback_and_nothing_runs_a_shell(scenario):
                 if getattr(node.func, "attr", "") in ("system", "popen") and getattr(node.func.value, "id", "") == "os":
                     offenders.append(f"{path}:{node.lineno}")
     assert offenders == []
-    from harness.cellrun import HOST
+    from harness.boot.cellrun import HOST
     from harness.runtimes.hf_server import parse_args
 
     assert HOST == "127.0.0.1" and parse_args(["--model", "m", "--port", "1"]).host == "127.0.0.1"

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import cellrun
-from harness.cards import load_cards
+from harness.boot import cellrun
+from harness.config.cards import load_cards
 from harness.checks import CHECKS, CheckResult
 from harness.errors import RuntimeStartError
-from harness.matrix import Cell
-from harness.reference import FAULT_ENV, REFERENCE_DIR_ENV, default_options
+from harness.config.matrix import Cell
+from harness.reference.store import FAULT_ENV, REFERENCE_DIR_ENV, default_options
 from harness.runtimes import hf_faults
 
 pytestmark = pytest.mark.e2e

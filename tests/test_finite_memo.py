@@ -1,4 +1,4 @@
-"""Checkpoint tensors known finite are memoised by file (harness/finitememo.py), so equal bytes
+"""Checkpoint tensors known finite are memoised by file (harness/numerics/finitememo.py), so equal bytes
 skip the finiteness pass; a checkpoint tensor with a NaN is never remembered and always fails."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.cards import ModelCard
-from harness.checkpoint import Checkpoint
+from harness.config.cards import ModelCard
+from harness.numerics.checkpoint import Checkpoint
 from harness.checks import CHECKS, CheckContext
-from harness.finitememo import FiniteMemo
-from harness.matrix import Cell
+from harness.numerics.finitememo import FiniteMemo
+from harness.config.matrix import Cell
 from tests.test_numerics_weight_parity import FakeSGLang, write_safetensors
 
 

@@ -1,4 +1,4 @@
-"""harness.interrupts: SIGINT honoured when inherited ignored, deferred over short steps, manifest marked."""
+"""harness.plugin.interrupts: SIGINT honoured when inherited ignored, deferred over short steps, manifest marked."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.interrupts import DeferredSigint, honour_sigint, mark_interrupted, sigint_after
+from harness.plugin.interrupts import DeferredSigint, honour_sigint, mark_interrupted, sigint_after
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = """
 import os, signal, time
-from harness.interrupts import honour_sigint
+from harness.plugin.interrupts import honour_sigint
 print("ignored" if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else "handled", flush=True)
 print("changed" if honour_sigint() else "unchanged", flush=True)
 try:

@@ -8,13 +8,13 @@ from html.parser import HTMLParser
 
 import pytest
 
-from harness import cellrun
-from harness.cards import load_cards
+from harness.boot import cellrun
+from harness.config.cards import load_cards
 from harness.checks import CHECKS, CheckContext, CheckResult
-from harness.matrix import Cell
-from harness.reference import FAULT_ENV, REFERENCE_DIR_ENV, default_options, reference_dir
+from harness.config.matrix import Cell
+from harness.reference.store import FAULT_ENV, REFERENCE_DIR_ENV, default_options, reference_dir
 from harness.results import ResultRecord
-from reports.builder import build_report
+from harness.reports.builder import build_report
 from tests.htmlgrid import parse_report
 from tests.reportruns import write_run
 from tests.test_faults_switch import _env

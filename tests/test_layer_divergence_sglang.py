@@ -11,11 +11,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(RUNTIME != "sglang", reason="n
 
 
 def test_sglang_names_the_layer_whose_attention_output_is_scaled(tmp_path, monkeypatch):
-    from harness import cellrun
-    from harness.cards import load_cards
+    from harness.boot import cellrun
+    from harness.config.cards import load_cards
     from harness.checks import CHECKS, CheckContext
-    from harness.matrix import Cell
-    from harness.reference import REFERENCE_DIR_ENV, default_options
+    from harness.config.matrix import Cell
+    from harness.reference.store import REFERENCE_DIR_ENV, default_options
 
     monkeypatch.setenv(REFERENCE_DIR_ENV, str(tmp_path / "reference"))
     card = load_cards()["tiny-llama"]

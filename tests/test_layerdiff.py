@@ -1,5 +1,5 @@
-"""The first divergent layer without a runtime process: the maths (harness/layerdiff.py), the reference's
-store and the runtime answer (harness/layerstates.py), the modes (harness/checks/layer_divergence.py),
+"""The first divergent layer without a runtime process: the maths (harness/numerics/layerdiff.py), the reference's
+store and the runtime answer (harness/reference/layerstates.py), the modes (harness/checks/layer_divergence.py),
 and the hf side's hooks with a one-layer compute fault on a real tiny model, in-process."""
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cards import ModelCard
+from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.layer_divergence import LayerProbe
 from harness.errors import ConfigError
-from harness.layerdiff import LayerPoint, LayerStates, LayerTolerance, compare
-from harness.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
-from harness.matrix import Cell
-from harness.options import parse_layer_diff
-from harness.reference import REFERENCE_DIR_ENV, default_options
-from harness.refspec import DEFAULT_REFERENCE, ReferenceSpec
+from harness.numerics.layerdiff import LayerPoint, LayerStates, LayerTolerance, compare
+from harness.reference.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
+from harness.config.matrix import Cell
+from harness.config.options import parse_layer_diff
+from harness.reference.store import REFERENCE_DIR_ENV, default_options
+from harness.config.refspec import DEFAULT_REFERENCE, ReferenceSpec
 
 POINTS = ("embeddings", "0:attention", "0:mlp", "0:layer", "1:attention", "1:moe", "1:layer", "final:norm")
 PROMPTS = ("a", "b")
@@ -215,8 +215,8 @@ def test_the_option_takes_three_modes():
 def test_hooks_capture_every_block_in_order_and_see_a_compute_fault(tmp_path: Path):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from harness import cellrun
-    from harness.cards import load_cards
+    from harness.boot import cellrun
+    from harness.config.cards import load_cards
     from harness.runtimes import hf_faults, hf_layers
 
     ckpt = cellrun.resolve_checkpoint(load_cards()["tiny-qwen3-moe"], default_options(tmp_path).python_for("hf"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
-from harness.layout import Layout, LayoutRule, apply_ops
+from harness.numerics.layout import Layout, LayoutRule, apply_ops
 
 
 def test_transformers_layout_cuts_experts_out_of_fused_tensors():

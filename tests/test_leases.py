@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.leases import LeaseTimeout, PortLease, acquire, overlaps
+from harness.boot.leases import LeaseTimeout, PortLease, acquire, overlaps
 
 
 def hold(lease_dir: str, events: str, name: str, count: int, seconds: float) -> None:
@@ -87,7 +87,7 @@ def test_port_lock_files_do_not_pile_up(tmp_path):
 
 
 def race_for_one_lock(path: str, events: str, name: str, rounds: int) -> None:
-    from harness.leases import _try_lock, _unlink_locked, log_event
+    from harness.boot.leases import _try_lock, _unlink_locked, log_event
 
     for _ in range(rounds):
         fh = _try_lock(Path(path))
@@ -111,7 +111,7 @@ def test_deleting_a_lock_file_on_release_never_lets_two_processes_hold_it(tmp_pa
 
 
 def test_port_lock_files_left_by_killed_holders_are_swept_and_held_ones_kept(tmp_path):
-    from harness.leases import sweep_port_locks
+    from harness.boot.leases import sweep_port_locks
 
     folder = tmp_path / "ports"
     folder.mkdir()

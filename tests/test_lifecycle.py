@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ReadinessTimeout, RuntimeStartError
-from harness.lifecycle import LaunchSpec, ServerProcess, descendants, free_port, tail
+from harness.boot.lifecycle import LaunchSpec, ServerProcess, descendants, free_port, tail
 
 FAKE = Path(__file__).with_name("data") / "fake_server.py"
 
@@ -131,7 +131,7 @@ def test_a_stopped_runtime_leaves_nothing_it_held_in_dev_shm(tmp_path, mode):
 def test_the_sweep_keeps_what_a_live_process_still_holds(tmp_path):
     import multiprocessing
 
-    from harness.shmsweep import sweep
+    from harness.boot.shmsweep import sweep
 
     lock = multiprocessing.get_context("spawn").Lock()  # mapped under glibc's temporary name: held by inode only
     name = "sem." + lock._semlock.name.lstrip("/")
@@ -145,7 +145,7 @@ def test_the_sweep_keeps_what_a_live_process_still_holds(tmp_path):
 
 
 def test_a_runtime_gets_a_short_tmpdir_of_its_own_removed_with_the_cell(tmp_path):
-    from harness.cellrun import _runtime_tmpdir, remove_workdir
+    from harness.boot.cellrun import _runtime_tmpdir, remove_workdir
 
     workdir = tmp_path / "harness-sglang-npu-glm-4.7-flash-sharded_gpu-bf16-tp2-abcdefgh"  # a long cell id
     workdir.mkdir()

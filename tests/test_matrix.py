@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
-from harness.matrix import Cell, MatrixSpec, expand, parse_list
+from harness.config.matrix import Cell, MatrixSpec, expand, parse_list
 
 
 def spec(**kw):

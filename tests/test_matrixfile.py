@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.matrix import Cell
-from harness.matrixfile import MatrixFile
+from harness.config.matrix import Cell
+from harness.config.matrixfile import MatrixFile
 
 
 def write(path: Path, text: str) -> Path:

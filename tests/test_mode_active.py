@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.cards import load_cards
+from harness.config.cards import load_cards
 from harness.checks import CHECKS
 from harness.checks.base import CheckContext
-from harness.matrix import Cell
-from harness.matrixfile import MatrixFile, RuntimeOptions
-from harness.reference import default_options
+from harness.config.matrix import Cell
+from harness.config.matrixfile import MatrixFile, RuntimeOptions
+from harness.reference.store import default_options
 from harness.results import ResultRecord, ResultWriter
 
 CARD = load_cards()["tiny-llama"]

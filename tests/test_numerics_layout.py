@@ -1,4 +1,4 @@
-"""SGLang's layout table (harness/layouts/sglang.yaml) against tensors built the way SGLang's loaders
+"""SGLang's layout table (harness/numerics/layouts/sglang.yaml) against tensors built the way SGLang's loaders
 build them: fused q/k/v, gate/up, stacked MoE experts, MLA, padded vocab, rank 0 of tp 2, truncation."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
-from harness.layout import CutContext, Layout, LayoutRule, LayoutUnavailable, recover
+from harness.numerics.layout import CutContext, Layout, LayoutRule, LayoutUnavailable, recover
 
 RNG = np.random.default_rng(0)
 H, I, E, VOCAB, PAD = 16, 24, 4, 100, 64

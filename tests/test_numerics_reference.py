@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import harness
-from harness.client import Generation
-from harness.reference import (ReferenceRequest, ReferenceStore, checkpoint_digest, obtain, reference_cell,
+from harness.runtimes.client import Generation
+from harness.reference.store import (ReferenceRequest, ReferenceStore, checkpoint_digest, obtain, reference_cell,
                                reference_dir)
 
 GEN = Generation("p", " Paris.", (5, 6), (-0.01, float("-inf")), (((5, -0.01), (7, -3.5)), ((6, float("-inf")),)))
@@ -34,7 +34,7 @@ def test_the_key_changes_with_weights_prompts_settings_and_harness_version(tmp_p
     assert ReferenceRequest(("q",), 6, 5).key(digest) != key
     assert ReferenceRequest(("p",), 7, 5).key(digest) != key
     monkeypatch.setattr(harness, "__version__", "9.9.9")
-    monkeypatch.setattr("harness.reference.__version__", "9.9.9")
+    monkeypatch.setattr("harness.reference.store.__version__", "9.9.9")
     assert REQ.key(digest) != key
 
 

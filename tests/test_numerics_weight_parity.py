@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cards import ModelCard
+from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext
 from harness.checks.weight_parity import CHECK
-from harness.matrix import Cell
+from harness.config.matrix import Cell
 from tests.test_numerics_layout import checkpoint, sglang_rank0
 
 ARCH = "Qwen2MoeForCausalLM"

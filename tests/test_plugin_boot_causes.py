@@ -11,7 +11,7 @@ import pytest
 
 from harness.checks import CHECKS
 from harness.errors import RuntimeStartError
-from harness.lifecycle import LaunchSpec, ServerProcess
+from harness.boot.lifecycle import LaunchSpec, ServerProcess
 
 CAUSE = "ImportError: libcuda.so.1: cannot open shared object file: No such file or directory"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import venvs
+from harness.boot import venvs
 from harness.portability.baseline import Baseline
 from harness.portability.runfile import BASELINE_ENV, SHIPPED_BASELINES
 from tests.test_portability_wiring_cli import BAD_KEY, fake_runtime
@@ -108,7 +108,7 @@ def test_results_of_an_earlier_run_are_not_mixed_in(suite: pytest.Pytester, tmp_
 REAL_SGLANG = venvs.python_path("sglang")
 
 
-@pytest.mark.skipif(not REAL_SGLANG.exists(), reason=f"no real SGLang venv at {REAL_SGLANG} (python -m harness.venvs sglang)")
+@pytest.mark.skipif(not REAL_SGLANG.exists(), reason=f"no real SGLang venv at {REAL_SGLANG} (python -m harness.boot.venvs sglang)")
 def test_real_sglang_passes_against_its_shipped_baseline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
     """A clean install passes, and the shipped baseline matches it exactly: no new finding and no stale key (~20-40 s)."""

@@ -1,7 +1,7 @@
 """Progress lines: cells that ran keep their line; cells that never ran fold into one line per reason."""
 from __future__ import annotations
 
-from harness.progress import CellProgress
+from harness.plugin.progress import CellProgress
 
 CHECKS = ("accuracy", "weight_parity", "logprob_parity")
 

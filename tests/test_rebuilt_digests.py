@@ -1,4 +1,4 @@
-"""Expected digests are rebuilt from the checkpoint once per host (harness/rebuiltdigests.py),
+"""Expected digests are rebuilt from the checkpoint once per host (harness/numerics/rebuiltdigests.py),
 while the runtime hashes its copy; a runtime without checksums stops the rebuild."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import layout_build
+from harness.numerics import layout_build
 from harness.checks import weight_digest
-from harness.digestmemo import DIGEST_DIR_ENV
+from harness.numerics.digestmemo import DIGEST_DIR_ENV
 from tests.test_numerics_weight_parity import write_safetensors
 from tests.test_weight_digest_first import W2, SGLangServer, checkpoint, parity, sglang_state
 

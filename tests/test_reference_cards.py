@@ -1,4 +1,4 @@
-"""An accelerator reference holds a card of its own (harness/refboot.py): leased like a cell's,
+"""An accelerator reference holds a card of its own (harness/plugin/refboot.py): leased like a cell's,
 computed before a cell takes its cards, sized against that card's free memory."""
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import devices, leases
-from harness.devices import DeviceInventory
-from harness.matrix import Cell
-from harness.options import HarnessOptions
-from harness.refboot import reference_cards
-from harness.refmemory import ReferenceRefused, available
+from harness.boot import devices, leases
+from harness.boot.devices import DeviceInventory
+from harness.config.matrix import Cell
+from harness.config.options import HarnessOptions
+from harness.reference.cards import reference_cards
+from harness.reference.memory import ReferenceRefused, available
 from tests.test_boot_ahead import events
 from tests.test_e2e_hf import harness_run, records
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.cards import ModelCard
-from harness.client import Generation
+from harness.config.cards import ModelCard
+from harness.runtimes.client import Generation
 from harness.errors import ConfigError
-from harness.golden import Golden, LocalModel, mismatches, read, write
-from harness.reference import ReferenceRequest
-from harness.refspec import ReferenceSpec
+from harness.commands.goldens import Golden, LocalModel, mismatches, read, write
+from harness.reference.store import ReferenceRequest
+from harness.config.refspec import ReferenceSpec
 
 GEN = Generation("p", " Paris.", (5, 6), (-0.01, float("-inf")), (((5, -0.01), (7, -3.5)), ((6, float("-inf")),)))
 REQ = ReferenceRequest(("The capital of France is", "Water freezes at"), 6, 5)

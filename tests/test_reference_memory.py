@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import cellrun
-from harness.cards import ModelCard
+from harness.boot import cellrun
+from harness.config.cards import ModelCard
 from harness.checks import CHECKS
 from harness.checks.base import CheckContext
 from harness.errors import ConfigError
-from harness.matrix import Cell
-from harness.reference import ReferenceStore, default_options, reference_dir
-from harness.refmemory import (RUNTIME_OVERHEAD, TEST_MEMORY_ENV, ReferenceRefused, estimate, parse_bytes, preflight,
+from harness.config.matrix import Cell
+from harness.reference.store import ReferenceStore, default_options, reference_dir
+from harness.reference.memory import (RUNTIME_OVERHEAD, TEST_MEMORY_ENV, ReferenceRefused, estimate, parse_bytes, preflight,
                                size)
-from harness.refspec import ReferenceSpec
+from harness.config.refspec import ReferenceSpec
 
 MIB = 2**20
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import Generation
+from harness.runtimes.client import Generation
 from harness.errors import ConfigError
-from harness.matrixfile import MatrixFile
-from harness.reference import (ReferenceRequest, ReferenceStore, default_options, obtain, origin, reference_cell,
+from harness.config.matrixfile import MatrixFile
+from harness.reference.store import (ReferenceRequest, ReferenceStore, default_options, obtain, origin, reference_cell,
                                reference_spec)
-from harness.refspec import DEFAULT_REFERENCE, ReferenceSpec
-from reports.builder import ReportInputs, render_run
+from harness.config.refspec import DEFAULT_REFERENCE, ReferenceSpec
+from harness.reports.builder import ReportInputs, render_run
 from tests.htmlgrid import parse_report
 from tests.reportruns import TODAY, rec, write_run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.results import ResultRecord, ResultWriter, write_json_atomic
-from reports.builder import build_report
+from harness.reports.builder import build_report
 from tests.htmlgrid import parse_report
 
 

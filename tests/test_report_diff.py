@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from reports.diff import diff_runs
-from reports.drift import Tolerance
+from harness.reports.diff import diff_runs
+from harness.reports.drift import Tolerance
 from tests.reportruns import rec
 
 A, B, C = "hf-npu-m-none", "hf-npu-m-disk", "hf-npu-m-cpu"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from reports.builder import ReportInputs, render_run
-from reports.figures import number, percent, seconds
+from harness.reports.builder import ReportInputs, render_run
+from harness.reports.figures import number, percent, seconds
 from tests.htmlgrid import parse_report
 from tests.reportruns import TODAY, rec, write_run
 

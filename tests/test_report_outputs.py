@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from reports.builder import ReportInputs, render_run
+from harness.reports.builder import ReportInputs, render_run
 from tests.htmlgrid import parse_report
 from tests.reportruns import TODAY, rec, write_run
 

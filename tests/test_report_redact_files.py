@@ -9,9 +9,9 @@ import time
 import pytest
 
 from harness.errors import RuntimeStartError
-from harness.lifecycle import LaunchSpec, ServerProcess, tail
-from reports.redact import MASK, Redactor
-from reports.redact_files import redact_file, redact_tree
+from harness.boot.lifecycle import LaunchSpec, ServerProcess, tail
+from harness.redact import MASK, Redactor
+from harness.redact_files import redact_file, redact_tree
 
 HF = "hf_abcdefghijklmnopqrstuvwxyz0123"
 KEY = "sk-service-key-424242"

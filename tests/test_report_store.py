@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.results import RECORD_SCHEMA, ResultWriter, read_results
-from reports.store import (find_baseline, history_runs, light_rows, load_run, matrix_key, matrix_options,
+from harness.reports.store import (find_baseline, history_runs, light_rows, load_run, matrix_key, matrix_options,
                            prune_history, read_manifest)
 from tests.reportruns import rec, write_run
 

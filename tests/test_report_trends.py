@@ -5,8 +5,8 @@ import json
 import re
 
 from harness.cli import main
-from reports.builder import ReportInputs, render_run
-from reports.trends import CACHE_DIR, build_trends, summarize
+from harness.reports.builder import ReportInputs, render_run
+from harness.reports.trends import CACHE_DIR, build_trends, summarize
 from tests.reportruns import TODAY, rec, write_run
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.checks import CHECKS
-from harness.lifecycle import processes_with_env
-from harness.retry import classify, disagree
+from harness.boot.lifecycle import processes_with_env
+from harness.plugin.retry import classify, disagree
 
 ONE_CELL = ("--devices", "cpu", "--models", "tiny-llama", "--offload-modes", "none")
 CELL = "hf-cpu-tiny-llama-none"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.leases import overlaps
-from harness.lifecycle import processes_with_env
+from harness.boot.leases import overlaps
+from harness.boot.lifecycle import processes_with_env
 
 pytestmark = pytest.mark.e2e
 MATRIX = Path(__file__).with_name("data") / "simulated-npu.yaml"

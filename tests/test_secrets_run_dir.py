@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from harness.lifecycle import processes_with_env
-from reports.redact import MASK
+from harness.boot.lifecycle import processes_with_env
+from harness.redact import MASK
 
 pytestmark = pytest.mark.e2e
 SECRETS = {"HF_TOKEN": "hf_RunDirSecret0123456789", "MY_SERVICE_KEY": "sk-run-dir-service-key-77",

@@ -1,7 +1,7 @@
 """Shards: every cell exactly once across shards, balanced by earlier durations."""
 from __future__ import annotations
 
-from harness.shard import assign
+from harness.config.shard import assign
 
 
 def test_longest_first_balances_known_durations():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from reports.builder import ReportInputs, render_run
+from harness.reports.builder import ReportInputs, render_run
 from tests.htmlgrid import parse_report
 from tests.reportruns import TODAY, nightly_pair, waiver_file
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
-from reports.policy import Policy
-from reports.waivers import load_waivers
-from reports.yamlfile import SpecFileError
+from harness.reports.policy import Policy
+from harness.reports.waivers import load_waivers
+from harness.reports.yamlfile import SpecFileError
 
 GOOD_WAIVER = """schema: 1
 waivers:
@@ -87,7 +87,7 @@ def test_the_cli_prints_one_error_and_exits_2(tmp_path, capsys):
 
 
 def test_at_the_end_of_a_run_a_bad_policy_still_renders_the_report_as_no_go(tmp_path, monkeypatch):
-    from reports.builder import build_report
+    from harness.reports.builder import build_report
     from tests.htmlgrid import parse_report
     from tests.reportruns import rec, write_run
 

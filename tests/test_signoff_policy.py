@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from reports.policy import Policy, RequiredRule
-from reports.signoff import evaluate
-from reports.waivers import Waiver
+from harness.reports.policy import Policy, RequiredRule
+from harness.reports.signoff import evaluate
+from harness.reports.waivers import Waiver
 from tests.reportruns import TODAY, rec
 
 NPU = Policy("npu", (RequiredRule(("*-npu-*",), ("accuracy", "weight_parity")),))
@@ -113,7 +113,7 @@ def test_stale_waivers_are_reported_with_why():
 
 def test_the_example_files_load():
     root = Path(__file__).resolve().parent.parent / "reports" / "examples"
-    from reports.waivers import load_waivers
+    from harness.reports.waivers import load_waivers
 
     assert Policy.from_file(root / "policy.yaml").rules[0].cells == ("*-npu-*",)
     assert len(load_waivers(root / "waivers.yaml")) == 2

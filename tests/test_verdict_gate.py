@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.verdict import gated_exit
-from harness.runcmd import plugin_options_help
+from harness.plugin.verdict import gated_exit
+from harness.commands.run import plugin_options_help
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_harness_run_bad_input_exits_2_and_never_prints_an_earlier_report(tmp_pa
 
 
 def test_harness_run_help_lists_every_option_of_the_plugin():
-    from harness.options import add_options
+    from harness.config.options import add_options
 
     names: list[str] = []
 

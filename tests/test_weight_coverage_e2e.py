@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import cellrun
-from harness.cards import ModelCard, load_cards
+from harness.boot import cellrun
+from harness.config.cards import ModelCard, load_cards
 from harness.checks import CHECKS, CheckContext, CheckResult
-from harness.matrix import Cell
-from harness.reference import FAULT_ENV, default_options
+from harness.config.matrix import Cell
+from harness.reference.store import FAULT_ENV, default_options
 from harness.results import ResultRecord
-from reports.data import figure
+from harness.reports.data import figure
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent

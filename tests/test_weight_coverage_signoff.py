@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from reports.data import figure
-from reports.figures import facts
-from reports.policy import CoverageRule, Policy
-from reports.signoff import evaluate
-from reports.yamlfile import SpecFileError
+from harness.reports.data import figure
+from harness.reports.figures import facts
+from harness.reports.policy import CoverageRule, Policy
+from harness.reports.signoff import evaluate
+from harness.reports.yamlfile import SpecFileError
 from tests.reportruns import TODAY, rec
 
 FULL = {"tensors_compared": 21, "max_abs": 0.0, "coverage": 1.0, "coverage_by_value": 1.0,

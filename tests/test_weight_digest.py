@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.cards import ModelCard
-from harness.checkpoint import Checkpoint
+from harness.config.cards import ModelCard
+from harness.numerics.checkpoint import Checkpoint
 from harness.checks.base import CheckContext
 from harness.checks.weight_parity import CHECK
-from harness.layout import Layout
-from harness.layout_build import CannotBuild, as_dtype, build, digest, members_by_runtime
-from harness.matrix import Cell
+from harness.numerics.layout import Layout
+from harness.numerics.layout_build import CannotBuild, as_dtype, build, digest, members_by_runtime
+from harness.config.matrix import Cell
 from tests.test_numerics_layout import checkpoint, sglang_rank0
 from tests.test_numerics_weight_parity import write_safetensors
 
@@ -145,7 +145,7 @@ def test_digests_that_cannot_be_reproduced_leave_tensors_unexposed_with_the_reas
 
 
 def test_the_client_reads_sglangs_weights_checker_answer(monkeypatch):
-    from harness.client import NativeClient
+    from harness.runtimes.client import NativeClient
 
     answer = {"success": True, "message": "Success.", "per_engine_checksum": "54e8",  # as SGLang 0.5.23 sends it
               "ranks": [{"checksums": {"lm_head.weight": "98d3f97b2e85727f"}, "per_gpu_checksum": "ab",
@@ -173,8 +173,8 @@ def test_nan_has_no_reproducible_bf16_bytes():
 
 
 def test_a_bf16_checkpoint_is_hashed_as_stored_and_agrees_with_the_widened_cast():
-    from harness.layout_build import digest
-    from harness.tensors import BF16, widen
+    from harness.numerics.layout_build import digest
+    from harness.numerics.tensors import BF16, widen
 
     rng = np.random.default_rng(7)
     stored = rng.integers(0, 0x7F7F, size=(64, 48), dtype=np.uint16).view(BF16)  # finite bf16 patterns

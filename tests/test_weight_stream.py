@@ -11,23 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import tensordiff
-from harness.cards import Tolerance
-from harness.checkpoint import Checkpoint
+from harness.numerics import tensordiff
+from harness.config.cards import Tolerance
+from harness.numerics.checkpoint import Checkpoint
 from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_parity import stream_order
 from harness.checks.weight_stream import BoundedFetch, PassClock
-from harness.layout import Layout
-from harness.parity import compare
-from harness.tensors import BF16, bits, from_bytes, widen
-from harness.tensorwire import TensorFetcher
+from harness.numerics.layout import Layout
+from harness.checks.parity import compare
+from harness.numerics.tensors import BF16, bits, from_bytes, widen
+from harness.numerics.tensorwire import TensorFetcher
 from tests.test_checkpoint import write_safetensors
 
 TOL = Tolerance(1e-6, 1e-5)
 
 
 def to_bf16(x: np.ndarray) -> np.ndarray:
-    """float32 → bf16 bit patterns (truncation), stored as harness.tensors.BF16."""
+    """float32 → bf16 bit patterns (truncation), stored as harness.numerics.tensors.BF16."""
     return (np.ascontiguousarray(x, dtype=np.float32).view(np.uint32) >> 16).astype("<u2").view(BF16)
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import cellrun, xferdir
-from harness.cards import load_cards
+from harness.boot import cellrun, xferdir
+from harness.config.cards import load_cards
 from harness.checks import CHECKS, CheckContext, CheckResult
 from harness.errors import RuntimeRequestError
-from harness.matrix import Cell
-from harness.reference import FAULT_ENV, default_options
-from harness.tensorwire import PATH
+from harness.config.matrix import Cell
+from harness.reference.store import FAULT_ENV, default_options
+from harness.numerics.tensorwire import PATH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(xferdir.fs_type(xferdir.SHM_ROOT) not in xferdir.TMPFS_TYPES,
                                                   reason="needs a tmpfs at /dev/shm")]

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import xferdir
+from harness.boot import xferdir
 from harness.errors import ConfigError
 from harness.runtimes.hf_region import RegionWriter
-from harness.tensors import from_bytes
-from harness.tensorshm import ALIGN, Region
-from harness.tensorwire import TensorFetcher
+from harness.numerics.tensors import from_bytes
+from harness.numerics.tensorshm import ALIGN, Region
+from harness.numerics.tensorwire import TensorFetcher
 from tests.test_weight_stream import _Server
 
 pytestmark = pytest.mark.skipif(xferdir.fs_type(xferdir.SHM_ROOT) not in xferdir.TMPFS_TYPES,

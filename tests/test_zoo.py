@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from models.zoo import (
+from harness.models.zoo import (
     ARCHES,
     DEFAULT_FACTS,
     BuildSpec,

@@ -2,7 +2,7 @@
 
 - a release's venv: ``pip install DIST==VERSION`` into a venv that sees the base interpreter's
   packages beneath its own (torch and the rest are not installed again), built with
-  harness.venvs (a stamp of the recipe decides reuse);
+  harness.boot.venvs (a stamp of the recipe decides reuse);
 - a commit's venv: the commit's tree (``git archive``) put on the path before the base's packages;
 - a release's or commit's source alone, for the static portability check: ``pip download --no-deps``
   unpacked (a wheel, or an sdist), or the commit's tree.
@@ -25,7 +25,7 @@ from typing import final
 
 from harness.bisect.refs import PipIndex
 from harness.errors import ConfigError
-from harness.venvs import VenvRecipe, ensure_recipe, venv_root
+from harness.boot.venvs import VenvRecipe, ensure_recipe, venv_root
 
 Log = Callable[[str], None]
 DONE_MARK = ".harness-complete"

@@ -9,13 +9,13 @@ import re
 from collections.abc import Sequence
 from typing import Any, final
 
-from harness.cards import AccuracySet, ModelCard
+from harness.config.cards import AccuracySet, ModelCard
 from harness.checks import accuracy_paired
 from harness.checks.base import CheckContext, CheckResult
-from harness.client import Generation, RuntimeClient
+from harness.runtimes.client import Generation, RuntimeClient
 from harness.errors import HarnessError
-from harness.facts import Fact, load_facts
-from harness.matrix import Cell
+from harness.config.facts import Fact, load_facts
+from harness.config.matrix import Cell
 
 
 def contains_answer(text: str, answer: str) -> bool:

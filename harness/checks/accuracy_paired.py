@@ -1,6 +1,6 @@
 """Accuracy against the reference cell on the same prompts: the exact McNemar test, and the power plan.
 
-The reference's answers come from the reference store like the logprob check's (harness/reference.py),
+The reference's answers come from the reference store like the logprob check's (harness/reference/store.py),
 asked exactly as the accuracy check asks the cell: one request per answer length, greedy, with the
 card's top-k. A card with one answer length asks what the logprob check asks, so both share one
 cached entry (and one reference boot); each other length is one more entry.
@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.cards import AccuracySet, ModelCard
+from harness.config.cards import AccuracySet, ModelCard
 from harness.checks.base import CheckContext
-from harness.client import Generation
+from harness.runtimes.client import Generation
 from harness.errors import HarnessError
-from harness.pairedstats import mcnemar_exact
-from harness.reference import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
+from harness.config.pairedstats import mcnemar_exact
+from harness.reference.store import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
                                checkpoint_digest, obtain, reference_cell, reference_dir, reference_spec)
 
 LISTED = 20  # discordant prompts listed in the details (all of them are counted)

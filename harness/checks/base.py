@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, final
 
-from harness.cards import ModelCard
-from harness.client import RuntimeClient
-from harness.matrix import Cell
-from harness.options import HarnessOptions
+from harness.config.cards import ModelCard
+from harness.runtimes.client import RuntimeClient
+from harness.config.matrix import Cell
+from harness.config.options import HarnessOptions
 
 CheckStatus = Literal["pass", "fail", "na"]
 

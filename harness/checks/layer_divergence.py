@@ -2,8 +2,8 @@
 
 ``--layer-diff on-failure`` (the default) runs it when logprob parity fails, ``always`` on every
 cell, ``never`` not at all. It asks the cell for the per-layer last-token states of the card's first
-``PROBE_PROMPTS`` prompts (harness/layerstates.py) and compares them with the reference's
-(harness/layerdiff.py, per-dtype tolerance), e.g. ``first divergent layer: layer 1 attention
+``PROBE_PROMPTS`` prompts (harness/reference/layerstates.py) and compares them with the reference's
+(harness/numerics/layerdiff.py, per-dtype tolerance), e.g. ``first divergent layer: layer 1 attention
 output: rel. error 0.05 > 0.001, cosine 1``.
 
 The reference's states are captured whenever a clean reference runtime is up anyway: the reference
@@ -19,15 +19,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal, final, get_args
 
-from harness.cards import ModelCard
+from harness.config.cards import ModelCard
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
 from harness.errors import HarnessError, RuntimeRequestError
-from harness.layerdiff import LayerDivergence, LayerStates, compare
-from harness.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
-from harness.matrix import Cell
-from harness.options import HarnessOptions
-from harness.reference import checkpoint_digest, default_options, reference_dir, reference_spec, with_reference_runtime
+from harness.numerics.layerdiff import LayerDivergence, LayerStates, compare
+from harness.reference.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
+from harness.config.matrix import Cell
+from harness.config.options import HarnessOptions
+from harness.reference.store import checkpoint_digest, default_options, reference_dir, reference_spec, with_reference_runtime
 from harness.registry import Registry
 
 LayerDiffMode = Literal["always", "on-failure", "never"]
@@ -38,7 +38,7 @@ PROBE_PROMPTS = 3
 # Runtimes whose running server cannot give per-layer states but a second, dumping boot of the cell can.
 DumpBoot = Callable[[Cell, ModelCard, HarnessOptions, tuple[str, ...]], LayerStates]
 SECOND_BOOT: Registry[DumpBoot] = Registry("layer dump")
-SECOND_BOOT.register("sglang", "harness.runtimes.sglang_layers:dumped_states")
+SECOND_BOOT.register("sglang", "harness.reference.sglang_layers:dumped_states")
 
 
 def layer_diff_mode(options: HarnessOptions | None) -> LayerDiffMode:

@@ -2,7 +2,7 @@
 
 Per prompt it walks the reference's tokens: greedy-token agreement, |Δ logprob| on every chosen
 token both agree on, and the overlap of their top-k alternatives, judged by the card's per-dtype
-thresholds. The reference comes from the on-disk cache (harness/reference.py; an imported golden
+thresholds. The reference comes from the on-disk cache (harness/reference/store.py; an imported golden
 lives there too), from the cell itself when it is the reference cell, or from booting the reference
 runtime once, after a memory preflight that refuses (``preflight: ...``) one that will not fit.
 """
@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.cards import LogprobThresholds, ModelCard
+from harness.config.cards import LogprobThresholds, ModelCard
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.layer_divergence import LayerProbe
-from harness.matrix import Cell
-from harness.parity import GenerationParity, PromptParity, compare_generations
-from harness.reference import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
+from harness.config.matrix import Cell
+from harness.checks.parity import GenerationParity, PromptParity, compare_generations
+from harness.reference.store import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
                                checkpoint_digest, obtain, reference_cell, reference_dir, reference_spec)
 
 LISTED = 10
@@ -69,7 +69,7 @@ class LogprobParityCheck:
         ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(checkpoint_digest(ctx.checkpoint), spec),
                      own=own, compute=lambda: boot_and_generate(card, ctx.options, request, also=probe.keep,
                                                                  wait_for_cards=False),
-                     spec=spec)  # an accelerator reference came before this cell's boot (harness/refboot.py)
+                     spec=spec)  # an accelerator reference came before this cell's boot (harness/plugin/refboot.py)
         thr = card.logprob.for_dtype(ctx.cell.dtype)
         parity = compare_generations(ref.generations, got, tie_margin=thr.max_abs_delta)
         result = _verdict(parity, thr, ref, TokenNames(ctx.checkpoint), ctx.cell.dtype, fault)

@@ -2,7 +2,7 @@
 
 A runtime that accepts an offload flag and silently keeps every weight in device memory passes
 every other check (its answers are right); this check fails it. From the runtime's own report
-(harness/modeevidence.py) it compares, with the same model's no-offload cell:
+(harness/checks/modeevidence.py) it compares, with the same model's no-offload cell:
 
 - offload: an offload cell must hold weights outside the device (``offloaded`` bytes > 0, in the
   store the mode names: host memory for ``cpu``, files for ``disk``) and fewer weight bytes
@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.cards import ModelCard
+from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext, CheckResult
-from harness.matrix import Cell
-from harness.modeevidence import ModeEvidence, read_evidence
+from harness.config.matrix import Cell
+from harness.checks.modeevidence import ModeEvidence, read_evidence
 from harness.results import read_results
 
 STORES = {"cpu": "cpu", "disk": "disk"}  # offload modes whose store the evidence names

@@ -3,7 +3,7 @@
 Every SGLang server answers ``/weights_checker`` with a checksum of each tensor it holds, for every
 model class (its MoE classes, Qwen3-MoE, DeepSeek-V2, GLM-4-MoE, ..., have no
 ``/get_weights_by_name`` at all; its Llama family answers both). Each runtime tensor is rebuilt from
-the checkpoint by the layout table (harness.layout_build: stacked experts, fused q/k/v and
+the checkpoint by the layout table (harness.numerics.layout_build: stacked experts, fused q/k/v and
 gate/up, zero-padded vocabulary), cast to the cell's dtype, hashed the same way and compared:
 all of the checkpoint in one pass over it, nothing sent over the wire but the checksums
 (``digests_first``). A digest says only "same bytes or not"; weight parity then fetches the values
@@ -24,13 +24,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, final
 
-from harness.checkpoint import Checkpoint
-from harness.client import RuntimeClient, weight_digests
-from harness.layout import Layout, Mapped
-from harness.layout_build import CannotBuild, build, digest, members_by_runtime, runtime_shape
-from harness.rebuiltdigests import RebuiltDigests
+from harness.runtimes.sglang import why_not
+from harness.numerics.checkpoint import Checkpoint
+from harness.runtimes.client import RuntimeClient, weight_digests
+from harness.numerics.layout import Layout, Mapped
+from harness.numerics.layout_build import CannotBuild, build, digest, members_by_runtime, runtime_shape
+from harness.numerics.rebuiltdigests import RebuiltDigests
 
-NO_SHA256_DEVICES = ("cuda", "rocm")
 _CANNOT = "cannot rebuild "  # an expected digest that is a reason instead
 SIZING_ELEMENTS = 1 << 24  # values fetched to size one differing tensor: 16M elements (64 MB in float32)
 
@@ -80,7 +80,7 @@ def digests_first(client: RuntimeClient, ckpt: Checkpoint, layout: Layout, archi
     """Every runtime tensor compared by digest, or None when the runtime offers no digests this
     cell can reproduce (no ``/weights_checker``, a CUDA/ROCm device, tp > 1).
 
-    The expected digests are rebuilt (or read from their memo, harness/rebuiltdigests.py) in a
+    The expected digests are rebuilt (or read from their memo, harness/numerics/rebuiltdigests.py) in a
     thread while the runtime hashes its own copy; a runtime that turns out to have no checksums
     stops the rebuild at the next tensor."""
     if why_not(device, tp) or getattr(client, "weight_digests", None) is None:
@@ -144,16 +144,6 @@ def sizing_rows(members: Sequence[tuple[str, Mapped]], ckpt: Checkpoint, budget:
     if not shape or math.prod(shape) <= budget:
         return None
     return max(1, budget // max(1, math.prod(shape[1:])))
-
-
-def why_not(device: str, tp: int) -> str | None:
-    """Why digests of this cell cannot be reproduced, or None when they can."""
-    if device in NO_SHA256_DEVICES:
-        return (f"on {device} the runtime's /weights_checker hashes with a Triton kernel, not sha256: "
-                "its digests cannot be reproduced from the checkpoint")
-    if tp > 1:
-        return f"/weights_checker digests are per tp rank shard; they are rebuilt from the checkpoint at tp 1 only (tp={tp})"
-    return None
 
 
 def compare_digests(ckpt: Checkpoint, layout: Layout, wanted: Iterable[str], architecture: str | None,

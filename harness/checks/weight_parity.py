@@ -7,7 +7,7 @@ Streaming and bounded: checkpoint tensors are taken in the order of the runtime 
 holds them, so a fused or stacked runtime tensor (128 experts' gate/up) is fetched once, its
 members compared as views of it while the next one is fetched, and dropped
 (harness.checks.weight_stream: a few tensors up to a byte budget, never several large ones). The checkpoint is read one
-tensor at a time, and the comparison itself works in bounded chunks (harness.tensordiff).
+tensor at a time, and the comparison itself works in bounded chunks (harness.numerics.tensordiff).
 Coverage (harness.checks.weight_coverage) counts every checkpoint element as verified by value,
 by digest, or not verified with the reason; ``truncate_rows`` on a card makes it a sample.
 """
@@ -20,20 +20,20 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.cards import ModelCard, Tolerance
-from harness.checkpoint import Checkpoint
-from harness.checkpointmap import CheckpointMap
-from harness.finitememo import FiniteMemo
+from harness.config.cards import ModelCard, Tolerance
+from harness.numerics.checkpoint import Checkpoint
+from harness.numerics.checkpointmap import CheckpointMap
+from harness.numerics.finitememo import FiniteMemo
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows, why_not
 from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
-from harness.client import weight_digests
-from harness.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
-from harness.layout_build import members_by_runtime
-from harness.matrix import Cell
-from harness.parity import TensorParity, compare, worst_first
-from harness.tensorwire import end_transfer, transfer_stats
+from harness.runtimes.client import weight_digests
+from harness.numerics.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
+from harness.numerics.layout_build import members_by_runtime
+from harness.config.matrix import Cell
+from harness.checks.parity import TensorParity, compare, worst_first
+from harness.numerics.tensorwire import end_transfer, transfer_stats
 
 WORST_LISTED = 10
 
@@ -243,7 +243,7 @@ class _Walk:
     maps: CheckpointMap | None = None  # checkpoint read in place (mmap) where the platform allows
     candidates: dict[str, list] = dataclasses.field(default_factory=dict)  # layout.candidates, computed once
     explain: Callable[[str], str | None] = _no_reason  # the runtime's reason a tensor has no counterpart
-    finite: FiniteMemo | None = None  # checkpoint tensors known finite (harness/finitememo.py)
+    finite: FiniteMemo | None = None  # checkpoint tensors known finite (harness/numerics/finitememo.py)
 
     def __post_init__(self) -> None:
         if self.finite is None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from harness.procgroup import stop_group
+from harness.boot.procgroup import stop_group
 
 # blocked-import: an accelerator-only package (the only kind that becomes a finding); missing-module:
 # a dependency the runtime's environment lacks; probe-machinery: the import system's or the probe's

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, final
 
-from harness.cards import ModelCard
-from harness.client import RuntimeClient
-from harness.lifecycle import LaunchSpec
-from harness.matrix import Cell
+from harness.config.cards import ModelCard
+from harness.runtimes.client import RuntimeClient
+from harness.config.matrix import Cell
 
 # The env var that selects cards of each device kind, set from a lease (one runtime per card).
 VISIBLE_DEVICES_ENV = {
@@ -18,6 +17,30 @@ VISIBLE_DEVICES_ENV = {
     "npu": "ASCEND_RT_VISIBLE_DEVICES",
     "xpu": "ZE_AFFINITY_MASK",
 }
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to start one runtime process: declarative, no behaviour."""
+
+    cell_id: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    ready_url: str
+    log_path: Path
+    boot_timeout_s: float
+    cwd: Path | None = None
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class RuntimeNeeds:
+    """What a runtime's interpreter must provide (a runtime adapter's ``preflight`` attribute)."""
+
+    imports: tuple[str, ...] = ()  # imported for real: catches a broken install, costs the import time
+    present: tuple[str, ...] = ()  # only located, not imported: cheap enough for every run
+    install: str = ""  # the command that installs them, quoted in the fix
 
 
 @final

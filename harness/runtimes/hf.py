@@ -5,12 +5,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.cards import ModelCard
-from harness.client import NativeClient, RuntimeClient
-from harness.lifecycle import LaunchSpec
-from harness.matrix import Cell
-from harness.preflight import RuntimeNeeds
-from harness.runtimes.base import LaunchContext
+from harness.config.cards import ModelCard
+from harness.runtimes.client import NativeClient, RuntimeClient
+from harness.config.matrix import Cell
+from harness.runtimes.base import LaunchContext, LaunchSpec, RuntimeNeeds
 
 SERVER_SCRIPT = Path(__file__).with_name("hf_server.py")
 

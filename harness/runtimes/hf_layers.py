@@ -1,5 +1,5 @@
 """Per-layer hidden states of the hf runtime: forward hooks on the decoder layers and their attention and
-MLP / MoE submodules, for POST /layer_states (hf_server.py; the harness's side: harness/layerstates.py).
+MLP / MoE submodules, for POST /layer_states (hf_server.py; the harness's side: harness/reference/layerstates.py).
 
 Standalone like hf_server.py (torch only). Each prompt runs alone (no padding), one forward pass, and
 every probe point keeps only the last prompt token's vector, so the answer is ``[prompts, points,

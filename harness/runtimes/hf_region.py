@@ -1,4 +1,4 @@
-"""The runtime's side of the shared-memory tensor region (the harness's side: harness/tensorshm.py).
+"""The runtime's side of the shared-memory tensor region (the harness's side: harness/numerics/tensorshm.py).
 
 Imports nothing from the harness (hf_server.py runs in the runtime's own interpreter). A request
 offers ``{"path", "token", "gaps": [[offset, capacity], ...]}``; the writer opens the path once

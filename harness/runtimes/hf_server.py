@@ -238,8 +238,8 @@ def _until_stop(ids: list[int], stops: frozenset[int]) -> list[int]:
 
 
 RAW_TYPE = "application/octet-stream"
-LAYER_POINTS_HEADER = "X-Layer-Points"  # harness/layerstates.py spells the same name
-REGION_TYPE = "application/x-tensor-region"  # harness/tensorwire.py spells the same names
+LAYER_POINTS_HEADER = "X-Layer-Points"  # harness/reference/layerstates.py spells the same name
+REGION_TYPE = "application/x-tensor-region"  # harness/numerics/tensorwire.py spells the same names
 RAW_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.float64: "F64",
               torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
               torch.bool: "BOOL"}
@@ -275,7 +275,7 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _send_raw(self, t: torch.Tensor, region: object = None, headers: dict[str, str] | None = None) -> None:
-            """The tensor's bytes as they are in memory, with its dtype and shape (harness/tensorwire.py):
+            """The tensor's bytes as they are in memory, with its dtype and shape (harness/numerics/tensorwire.py):
             written into the harness's region when it offered one that fits, else in the body."""
             if t.dtype not in RAW_DTYPES:
                 self._send(200, t.float().tolist())

@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness import workarounds
-from harness.cards import ModelCard
-from harness.client import NativeClient, RuntimeClient
-from harness.lifecycle import LaunchSpec
-from harness.matrix import Cell
-from harness.preflight import RuntimeNeeds
-from harness.runtimes.base import LaunchContext
+from harness.runtimes import workarounds
+from harness.config.cards import ModelCard
+from harness.runtimes.client import NativeClient, RuntimeClient
+from harness.config.matrix import Cell
+from harness.runtimes.base import LaunchContext, LaunchSpec, RuntimeNeeds
 
 V2_MODES = ("cpu", "shm_cpu", "sharded_gpu", "meta")
 DEVICE_FLAG = {"cpu": "cpu", "cuda": "cuda", "rocm": "cuda", "npu": "npu", "xpu": "xpu"}
@@ -46,8 +44,6 @@ class SGLangAdapter:
 
     def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
         if check == "weight_parity" and card.architecture not in WEIGHTS_BY_NAME:
-            from harness.checks.weight_digest import why_not
-
             blocked = why_not(cell.device, cell.tp)  # else its tensors are compared by /weights_checker digest
             if blocked:
                 return (f"SGLang's {card.architecture} does not implement /get_weights_by_name (only "
@@ -96,3 +92,17 @@ def offload_args(mode: str) -> list[str]:
 
 
 ADAPTER = SGLangAdapter()
+
+
+# SGLang's /weights_checker digests (the weight_parity check's fast path) and where they cannot be rebuilt
+NO_SHA256_DEVICES = ("cuda", "rocm")
+
+
+def why_not(device: str, tp: int) -> str | None:
+    """Why digests of this cell cannot be reproduced, or None when they can."""
+    if device in NO_SHA256_DEVICES:
+        return (f"on {device} the runtime's /weights_checker hashes with a Triton kernel, not sha256: "
+                "its digests cannot be reproduced from the checkpoint")
+    if tp > 1:
+        return f"/weights_checker digests are per tp rank shard; they are rebuilt from the checkpoint at tp 1 only (tp={tp})"
+    return None

@@ -24,14 +24,12 @@ from typing import Any
 import numpy as np
 import requests
 
-from harness.cards import ModelCard
-from harness.checkpoint import Checkpoint
-from harness.client import Generation, RuntimeClient
+from harness.config.cards import ModelCard
+from harness.numerics.checkpoint import Checkpoint
+from harness.runtimes.client import Generation, RuntimeClient
 from harness.errors import RuntimeRequestError
-from harness.lifecycle import LaunchSpec
-from harness.matrix import Cell
-from harness.preflight import RuntimeNeeds
-from harness.runtimes.base import LaunchContext
+from harness.config.matrix import Cell
+from harness.runtimes.base import LaunchContext, LaunchSpec, RuntimeNeeds
 
 KV_CACHE_BYTES = 256 * 2**20
 # Checkpoint tensors vLLM's CPU backend keeps in a form that cannot be compared, and why (name-free:

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import reports.builder
+import harness.reports.builder
 
-_real = reports.builder.build_outcome
+_real = harness.reports.builder.build_outcome
 _calls = 0
 
 
@@ -25,4 +25,4 @@ def _announced(run_dir: Path) -> Any:
     return _real(run_dir)
 
 
-reports.builder.build_outcome = _announced
+harness.reports.builder.build_outcome = _announced

@@ -1,0 +1,1 @@
+"""Booting a cell: server processes, leases, preflight, device inventory, venvs, scratch dirs, boot ahead."""

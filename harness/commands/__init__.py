@@ -1,0 +1,1 @@
+"""`harness run` and `harness golden`: the command line over the plugin."""

@@ -1,0 +1,54 @@
+"""The harness's hooks: what other plugins (and the harness's own parts) may listen to or add.
+
+Registered by the harness plugin with ``pluginmanager.add_hookspecs`` (``pytest_addhooks``), so a
+``conftest.py`` or an installed pytest plugin implements them as it would any pytest hook::
+
+    def pytest_harness_runtime_ready(runtime):
+        print(f"{runtime.cell.id} up in {runtime.boot_s:.1f}s")
+
+The harness calls them from the process that does the work (an xdist worker boots and checks; the
+controller renders the report). Arguments are keyword-only in implementations, as for every pytest
+hook: an implementation names the ones it wants.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.boot.cellrun import RunningRuntime
+    from harness.checks.base import CheckResult
+    from harness.config.matrix import Cell
+
+hookspec = pytest.hookspec
+
+
+@hookspec
+def pytest_harness_runtime_booting(cell: Cell, command: str, attempt: int) -> None:
+    """A cell's runtime process is about to start (``attempt`` counts from 1; a busy port retries)."""
+
+
+@hookspec
+def pytest_harness_runtime_ready(runtime: RunningRuntime) -> None:
+    """A cell's runtime answered its readiness probe; ``runtime.boot_s`` is how long that took."""
+
+
+@hookspec
+def pytest_harness_runtime_stopped(cell: Cell, reason: str, seconds: float) -> None:
+    """A cell's runtime was stopped (or its boot abandoned) and every resource of it released.
+
+    ``reason``: "done", "abandoned" (a boot ahead nobody used, Ctrl-C) or "failed" (the boot raised);
+    ``seconds``: how long the stop and release took."""
+
+
+@hookspec
+def pytest_harness_check_result(cell: Cell, check: str, result: CheckResult, seconds: float) -> None:
+    """One check finished on one cell (pass, fail or N/A), ``seconds`` after it began."""
+
+
+@hookspec
+def pytest_harness_report_sections(data: Any) -> list[Any] | None:
+    """Extra sections for the HTML report of a run (``data``: the report's data, read only).
+
+    Return a list of ``harness.reports.data.Section``; each is drawn after the built-in sections."""

@@ -1,0 +1,1 @@
+"""Numbers without a runtime: checkpoints, tensors and their wire, layouts undone, digests, tensor differences."""

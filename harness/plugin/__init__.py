@@ -1,0 +1,1 @@
+"""The pytest plugin: one session object, the run plan, progress, the recorder and the verdict."""
