@@ -115,7 +115,7 @@ def test_start_reports_pending_cells_and_close_stops_all_even_when_one_fails(mon
     launched, abandoned = [], []
     no_card = {"hf-npu-c-none"}
 
-    def launch(cell, card, options, inv, wait_for_cards=True):
+    def launch(cell, card, options, inv, wait_for_cards=True, hook=None):
         assert wait_for_cards is False  # booting ahead never waits for a card
         if cell.id in no_card:
             return None

@@ -13,6 +13,7 @@ that cell boots, and whatever is left at session end is stopped then.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from harness.boot import cellrun
 from harness.config.cards import ModelCard
@@ -43,8 +44,9 @@ def run_order(cells: Iterable[Cell | None]) -> list[str]:
 class BootAhead:
     """Runtimes launched ahead of their cell, keyed by cell id; at most ``depth`` at a time."""
 
-    def __init__(self, depth: int, on_launch: Callable[[str], None] | None = None) -> None:
+    def __init__(self, depth: int, on_launch: Callable[[str], None] | None = None, hook: Any = None) -> None:
         self.depth = depth
+        self.hook = hook  # pytest's hook relay, handed to each boot (cellrun.PendingBoot.hook)
         self.pending: dict[str, cellrun.PendingBoot] = {}
         self.failed: dict[str, str] = {}
         self._on_launch = on_launch
@@ -60,7 +62,7 @@ class BootAhead:
         if self.depth <= 0 or cell.id in self.failed or len(self.pending) >= self.depth:
             return False
         try:
-            pending = cellrun.launch(cell, card, options, inv, wait_for_cards=False)
+            pending = cellrun.launch(cell, card, options, inv, wait_for_cards=False, hook=self.hook)
         except Exception as exc:  # the cell's own boot raises it again, in its own test
             self.failed[cell.id] = f"{type(exc).__name__}: {exc}"
             return False

@@ -7,6 +7,7 @@ import getpass
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, final
@@ -88,6 +89,7 @@ class PendingBoot:
     events: Path | None = None
     devices: tuple[int, ...] | None = None  # cards to make visible when no lease says which
     log_name: str | None = None  # default <cell id>.log
+    hook: Any = None  # pytest's hook relay (config.hook): the pytest_harness_runtime_* hooks are called on it
 
     @property
     def visible(self) -> tuple[int, ...] | None:
@@ -96,11 +98,11 @@ class PendingBoot:
 
 @contextlib.contextmanager
 def cell_runtime(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInventory | None,
-                 pending: PendingBoot | None = None) -> Iterator[RunningRuntime]:
+                 pending: PendingBoot | None = None, hook: Any = None) -> Iterator[RunningRuntime]:
     """Lease the cell's cards, boot its runtime (or finish the boot ``pending`` began), yield it;
     always tear down and release."""
     if pending is None:
-        pending = launch(cell, card, options, inv)
+        pending = launch(cell, card, options, inv, hook=hook)
     try:
         rt = finish(pending)
     except BaseException:
@@ -109,6 +111,7 @@ def cell_runtime(cell: Cell, card: ModelCard, options: HarnessOptions, inv: Devi
     try:
         yield rt
     finally:
+        began = time.monotonic()
         try:
             try:
                 shutdown(rt)
@@ -117,10 +120,11 @@ def cell_runtime(cell: Cell, card: ModelCard, options: HarnessOptions, inv: Devi
         finally:
             if pending.lease is not None:
                 pending.lease.release()
+            _stopped(pending, "done", began)
 
 
 def launch(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInventory | None,
-           wait_for_cards: bool = True) -> PendingBoot | None:
+           wait_for_cards: bool = True, hook: Any = None) -> PendingBoot | None:
     """Lease the cell's cards and a port and start its runtime without waiting for it.
 
     With ``wait_for_cards=False`` a device whose cards are all taken gives None at once (used to
@@ -137,7 +141,7 @@ def launch(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInve
             if wait_for_cards:
                 raise
             return None
-    pending = PendingBoot(cell, card, options, lease, simulated=bool(inv and inv.simulated), events=events)
+    pending = PendingBoot(cell, card, options, lease, simulated=bool(inv and inv.simulated), events=events, hook=hook)
     try:
         leases.log_event(events, "boot", cell.id, cell.device, pending.visible or ())
         _launch_on_free_port(pending)
@@ -158,15 +162,19 @@ def finish(pending: PendingBoot) -> RunningRuntime:
             remove_workdir(pending.ctx.workdir)
             if attempt == PORT_TRIES or not any(s in exc.log_tail.lower() for s in _PORT_IN_USE):
                 raise
-            _launch_on_free_port(pending)
+            _launch_on_free_port(pending, attempt + 1)
             continue
         _release_port(pending)
-        return _running(pending, boot_s)
+        rt = _running(pending, boot_s)
+        if pending.hook is not None:
+            pending.hook.pytest_harness_runtime_ready(runtime=rt)
+        return rt
     raise AssertionError("unreachable")
 
 
 def abandon(pending: PendingBoot) -> None:
     """Give back everything a launched (or half-launched) boot holds: process, port, dir, cards."""
+    began = time.monotonic()
     try:
         if pending.server is not None:
             pending.server.stop()
@@ -179,12 +187,19 @@ def abandon(pending: PendingBoot) -> None:
         finally:
             if pending.lease is not None:
                 pending.lease.release()
+            _stopped(pending, "abandoned", began)
+
+
+def _stopped(pending: PendingBoot, reason: str, began: float) -> None:
+    if pending.hook is not None:
+        pending.hook.pytest_harness_runtime_stopped(cell=pending.cell, reason=reason,
+                                                    seconds=round(time.monotonic() - began, 3))
 
 
 def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[int, ...] | None = None,
-         simulated: bool = False, log_name: str | None = None) -> RunningRuntime:
+         simulated: bool = False, log_name: str | None = None, hook: Any = None) -> RunningRuntime:
     """Start the cell's runtime on ``visible`` cards (no lease taken) and wait until it answers."""
-    pending = PendingBoot(cell, card, options, None, simulated=simulated, devices=visible, log_name=log_name)
+    pending = PendingBoot(cell, card, options, None, simulated=simulated, devices=visible, log_name=log_name, hook=hook)
     try:
         _launch_on_free_port(pending)
         return finish(pending)
@@ -193,7 +208,7 @@ def boot(cell: Cell, card: ModelCard, options: HarnessOptions, visible: tuple[in
         raise
 
 
-def _launch_on_free_port(pending: PendingBoot) -> None:
+def _launch_on_free_port(pending: PendingBoot, attempt: int = 1) -> None:
     cell, card, options = pending.cell, pending.card, pending.options
     pending.port = leases.PortLease(HOST, lease_dir=options.lease_dir or leases.DEFAULT_LEASE_DIR)
     adapter = RUNTIMES.get(cell.runtime)
@@ -212,6 +227,9 @@ def _launch_on_free_port(pending: PendingBoot) -> None:
         simulated=pending.simulated, extra_args=ropts.args, extra_env=ropts.env,
     )
     pending.server = ServerProcess(adapter.launch(pending.ctx))
+    if pending.hook is not None:
+        pending.hook.pytest_harness_runtime_booting(cell=cell, command=argv_for_display(pending.server.spec.argv),
+                                                    attempt=attempt)
     pending.server.launch()
 
 

@@ -54,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from harness import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
@@ -79,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(progress, "harness-progress")
     if options.boot_ahead:  # one process runs every cell in turn: overlap the next boot with the checks
         announce = config.stash[PROGRESS_KEY].booting_ahead if PROGRESS_KEY in config.stash else None
-        config.stash[AHEAD_KEY] = BootAhead(options.boot_ahead, announce)
+        config.stash[AHEAD_KEY] = BootAhead(options.boot_ahead, announce, hook=config.hook)
     if options.retries and config.getoption("dist", "no") == "no":  # xdist workers register their own
         _register_retry(config)
 
@@ -294,7 +300,7 @@ def harness_runtime(request: pytest.FixtureRequest) -> Any:
         refboot.prepare(cell, card, config.stash[OPTIONS_KEY])  # an accelerator reference, before our cards
     if PROGRESS_KEY in config.stash and pending is None:
         config.stash[PROGRESS_KEY].booting(cell.id)
-    with cellrun.cell_runtime(cell, card, config.stash[OPTIONS_KEY], inv, pending) as rt:
+    with cellrun.cell_runtime(cell, card, config.stash[OPTIONS_KEY], inv, pending, hook=config.hook) as rt:
         if ahead is not None:
             _boot_ahead(config, ahead, cell)
         yield rt
