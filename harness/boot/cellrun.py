@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, final
+from typing import Any, Literal, final
 
 from harness.boot import leases
 from harness.boot.devices import DeviceInventory
@@ -30,6 +30,7 @@ HOST = "127.0.0.1"
 PORT_TRIES = 3
 TMP_LINK = "runtime-tmp"  # in a cell's scratch dir: the runtime's TMPDIR (see _runtime_tmpdir)
 _PORT_IN_USE = ("address already in use", "errno 98", "eaddrinuse")
+StopReason = Literal["done", "abandoned"]  # pytest_harness_runtime_stopped's reason: it ran, or it never got to
 
 
 @final
@@ -52,8 +53,8 @@ class RunningRuntime:
     cards: tuple[int, ...] | None = None
     options: HarnessOptions | None = None
     xfer_dir: Path | None = None  # tmpfs directory for tensors in shared memory (harness/boot/xferdir.py)
-    resources: contextlib.ExitStack = dataclasses.field(default_factory=contextlib.ExitStack, repr=False,
-                                                        compare=False)  # what its boot holds; shutdown closes it
+    resources: contextlib.ExitStack = dataclasses.field(kw_only=True, repr=False, compare=False)  # what its boot
+    # holds (PendingBoot): process, dirs, port, cards; ``shutdown`` closes it
 
     @property
     def log_path(self) -> Path:
@@ -73,7 +74,7 @@ def resolve_checkpoint(card: ModelCard, python: str) -> Path:
     return path
 
 
-class Resources(contextlib.ExitStack):
+class BootResources(contextlib.ExitStack):
     """An ExitStack that notes when its closing began (the stopped hook reports how long it took)."""
 
     began: float | None = None
@@ -107,11 +108,11 @@ class PendingBoot:
         self.log_name = log_name  # default <cell id>.log
         self.hook = hook  # pytest's hook relay (config.hook): the pytest_harness_runtime_* hooks are called on it
         self.visible = lease.cards if lease is not None else devices  # the cards the runtime sees
-        self.reason = "abandoned"  # "done" once handed to a RunningRuntime
+        self.reason: StopReason = "abandoned"  # "done" once handed to a RunningRuntime
         self.ctx: LaunchContext | None = None
         self.server: ServerProcess | None = None
         self.port: leases.PortLease | None = None
-        self.resources = Resources()
+        self.resources = BootResources()
         self._attempt: contextlib.ExitStack | None = None  # this launch attempt's port, dirs and process
         self._given: contextlib.ExitStack | None = None  # what the runtime is handed once up: released after it stops
         self.resources.callback(self._announce_stopped)
