@@ -109,26 +109,29 @@ def test_an_accelerator_boots_ahead_only_on_a_free_card(tmp_path, cards, ahead):
 
 
 def test_start_reports_pending_cells_and_close_stops_all_even_when_one_fails(monkeypatch):
-    """Unit level, with cellrun's launch and abandon replaced: what BootAhead holds and gives back."""
+    """Unit level, with cellrun's launch replaced by fake boots: what BootAhead holds and gives back."""
     from harness.boot import bootahead
 
     launched, abandoned = [], []
     no_card = {"hf-npu-c-none"}
+
+    class FakeBoot:
+        def __init__(self, cell_id: str) -> None:
+            self.cell_id = cell_id
+
+        def abandon(self) -> None:
+            abandoned.append(self.cell_id)
+            if self.cell_id == "hf-npu-a-none":
+                raise OSError("stop failed")
 
     def launch(cell, card, options, inv, wait_for_cards=True, hook=None):
         assert wait_for_cards is False  # booting ahead never waits for a card
         if cell.id in no_card:
             return None
         launched.append(cell.id)
-        return cell.id
-
-    def abandon(pending):
-        abandoned.append(pending)
-        if pending == "hf-npu-a-none":
-            raise OSError("stop failed")
+        return FakeBoot(cell.id)
 
     monkeypatch.setattr(bootahead.cellrun, "launch", launch)
-    monkeypatch.setattr(bootahead.cellrun, "abandon", abandon)
     ahead = BootAhead(2)
     a, b, c = (Cell("hf", "npu", m, "none") for m in "abc")
     assert ahead.start(a, None, None, None) and ahead.start(a, None, None, None)  # already pending: still True

@@ -145,11 +145,19 @@ def test_the_sweep_keeps_what_a_live_process_still_holds(tmp_path):
 
 
 def test_a_runtime_gets_a_short_tmpdir_of_its_own_removed_with_the_cell(tmp_path):
+    import contextlib
+
     from harness.boot.cellrun import _runtime_tmpdir, remove_workdir
 
     workdir = tmp_path / "harness-sglang-npu-glm-4.7-flash-sharded_gpu-bf16-tp2-abcdefgh"  # a long cell id
     workdir.mkdir()
-    env = _runtime_tmpdir(workdir)
+    with contextlib.ExitStack() as resources:  # a boot's stack: closing it removes the TMPDIR
+        tmp = Path(_runtime_tmpdir(workdir, resources)["TMPDIR"])
+        (tmp / "left-by-the-runtime").write_text("x")
+    assert not tmp.exists()
+    workdir = tmp_path / "another"
+    workdir.mkdir()
+    env = _runtime_tmpdir(workdir, contextlib.ExitStack())  # a stack never closed: remove_workdir follows the link
     tmp = Path(env["TMPDIR"])
     assert tmp.is_dir() and len(str(tmp / "0123e4567-e89b-12d3-a456-426614174000.sock")) < 108  # a ZMQ socket fits
     assert env["TORCHINDUCTOR_CACHE_DIR"] and not env["TORCHINDUCTOR_CACHE_DIR"].startswith(str(tmp))  # cache stays warm

@@ -79,12 +79,13 @@ class BootAhead:
 
     def close(self) -> list[str]:
         """Stop every boot nobody took (the session ended early, a cell was not run, or the run
-        order was not the one foreseen); each is stopped even when another fails to stop."""
+        order was not the one foreseen); each is stopped even when another fails to stop, and the
+        first failure is raised once all were tried."""
         closed, errors = list(self.pending), []
         while self.pending:
             _, pending = self.pending.popitem()
             try:
-                cellrun.abandon(pending)
+                pending.abandon()
             except Exception as exc:  # keep stopping the others; report the first at the end
                 errors.append(exc)
         if errors:

@@ -154,6 +154,15 @@ class ServerProcess:
 
 
 _LIVE: dict[int, ServerProcess] = {}
+"""Every runtime this process launched and has not stopped yet, by pid: the one process-wide state here.
+
+A boot's own ExitStack stops its runtime (harness/boot/cellrun.py); this registry is only for
+``stop_all``, the backstop at ``pytest_unconfigure``, which cannot reach every owner: runtimes are
+also booted by code that holds no session (the reference store and SGLang's layer dump, from inside
+a check), and an owner may never close its stack (a fixture generator left suspended by an internal
+error, a stack whose closing a second Ctrl-C cut short). Each ``ServerProcess`` adds itself on
+``launch`` and removes itself once stopped.
+"""
 
 
 def redact_log(spec: LaunchSpec) -> None:
@@ -165,7 +174,7 @@ def redact_log(spec: LaunchSpec) -> None:
 
 
 def stop_all() -> int:
-    """Backstop for interrupts: stop every process this Python started and did not stop yet."""
+    """Backstop for interrupts: stop every process this Python started and did not stop yet (see ``_LIVE``)."""
     servers = list(_LIVE.values())
     for s in servers:
         s.stop(grace_s=5.0)

@@ -38,7 +38,8 @@ def fs_type(path: Path) -> str | None:
         mounts = Path("/proc/mounts").read_text().splitlines()
     except OSError:
         return None
-    target, best = str(path.resolve()), (-1, None)
+    target = str(path.resolve())
+    best: tuple[int, str | None] = (-1, None)  # (mount point length, its type): the longest wins
     for line in mounts:
         parts = line.split()
         if len(parts) < 3:
