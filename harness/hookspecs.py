@@ -38,7 +38,7 @@ def pytest_harness_runtime_ready(runtime: RunningRuntime) -> None:
 def pytest_harness_runtime_stopped(cell: Cell, reason: str, seconds: float) -> None:
     """A cell's runtime was stopped (or its boot abandoned) and every resource of it released.
 
-    ``reason``: "done", "abandoned" (a boot ahead nobody used, Ctrl-C) or "failed" (the boot raised);
+    ``reason``: "done", or "abandoned" (a boot ahead nobody used, a boot that failed or was interrupted);
     ``seconds``: how long the stop and release took."""
 
 
