@@ -62,6 +62,8 @@ def test_the_built_in_adapters_declare_their_capabilities_and_their_layout_follo
     assert caps["vllm"].weight_layout == "vllm" and caps["vllm"].weight_digests is None
     assert caps["sglang"].weight_layout == "sglang" and not caps["sglang"].reads_weights_of("Qwen3MoeForCausalLM")
     assert caps["sglang"].weight_digests.why_not("npu", 1) is None
+    assert caps["hf"].no_layer_states == ""  # it answers /layer_states
+    assert "return_hidden_states" in caps["sglang"].no_layer_states and "--worker-extension-cls" in caps["vllm"].no_layer_states
     for name in RUNTIMES:
         adapter = RUNTIMES.get(name)
         assert adapter.offload_modes == adapter.capabilities.offload_modes

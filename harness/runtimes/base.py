@@ -114,8 +114,9 @@ class Capabilities:
 
     ``weights_by_name``: the model classes whose tensors the runtime returns by name, None for every one;
     ``weight_digests``: its per-tensor checksums, None when it has none; ``weight_layout``: the layout
-    table (harness/numerics/layouts/) that maps its tensors to the checkpoint's; ``title``: how a
-    reason names the runtime ("SGLang's Qwen3MoeForCausalLM ...").
+    table (harness/numerics/layouts/) that maps its tensors to the checkpoint's; ``no_layer_states``:
+    why its running server gives no per-layer hidden states (empty: it answers ``/layer_states``, or
+    nothing is known); ``title``: how a reason names the runtime ("SGLang's Qwen3MoeForCausalLM ...").
     """
 
     title: str
@@ -123,6 +124,7 @@ class Capabilities:
     weight_layout: str = "transformers"
     weights_by_name: frozenset[str] | None = None
     weight_digests: WeightDigests | None = None
+    no_layer_states: str = ""
 
     def reads_weights_of(self, architecture: str | None) -> bool:
         """Whether the runtime returns this model class's tensors by name."""

