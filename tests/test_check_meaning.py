@@ -70,6 +70,18 @@ def test_the_built_in_adapters_declare_their_capabilities_and_their_layout_follo
         assert adapter.weight_layout == adapter.capabilities.weight_layout  # what the boot hands the checks
 
 
+def test_an_adapter_that_declares_no_capabilities_gets_the_permissive_defaults():
+    from harness.runtimes.base import AdapterDefaults
+
+    class Bare(AdapterDefaults):
+        name = "bare"
+
+    bare = Bare()
+    assert bare.weight_layout == "transformers" and bare.capabilities.weight_digests is None
+    assert bare.capabilities.why_weights_unreadable("AnyForCausalLM", "cuda", 2) is None
+    assert bare.check_na_reason("weight_parity", Cell("bare", "cpu", "m", "none"), card()) is None
+
+
 def test_a_runtime_without_digests_says_so_when_it_returns_no_tensors_by_name():
     caps = Capabilities("Acme", weights_by_name=frozenset({"A"}))
     assert caps.why_weights_unreadable("B", "npu", 1) == ("Acme's B does not implement /get_weights_by_name (only A do), "

@@ -182,7 +182,8 @@ class AdapterDefaults:
     """The defaults the built-in adapters share: no check-specific N/A rule of their own (a check's rules
     read the adapter's ``capabilities``, harness/checks/meaning.py)."""
 
-    capabilities: Capabilities
+    # a runtime that declares nothing: every model's tensors by name, in the checkpoint's layout, no digests
+    capabilities: Capabilities = Capabilities("this runtime")
 
     @property
     def weight_layout(self) -> str:
