@@ -17,8 +17,7 @@ from harness.causes import CauseGroup, group_failures
 from harness.results import ResultRecord
 from harness.reports.diff import RunDiff
 from harness.reports.environment import Environment, build_environment
-from harness.reports.drift import as_number
-from harness.reports.figures import Fact, facts, number, sampled, seconds, size
+from harness.reports.figures import Fact, check_of, facts, headline, number, seconds, warning_of
 from harness.reports.overview import Folded, Heatmap, RowLike, fold, heatmap
 from harness.reports.portability import PortabilitySection
 from harness.redact import Redactor
@@ -221,28 +220,13 @@ class ReportData:
 
 def figure(rec: ResultRecord) -> str:
     """The key figure of a result, as short text: '10/10', '21 tensors, max|Δ| 0', '45 by digest',
-    'boot-crash'."""
+    'boot-crash'; what the record's check says it means (reports/figures.py), never its name."""
     m = rec.metrics or {}
     if rec.status in ("skipped", "na"):
         return "N/A" if rec.status == "na" else "skipped"
     if rec.status == "error":
         return rec.reason.split(":", 1)[0]
-    if rec.check == "accuracy" and "correct" in m:
-        return f"{m['correct']}/{m['total']}"
-    if rec.check == "weight_parity" and "tensors_compared" in m:
-        by_value = f"{m['tensors_compared']} tensors, max|Δ| {number(m.get('max_abs'))}" if m["tensors_compared"] else ""
-        differ = m.get("tensors_digest_differs") or 0
-        by_digest = (f"{m['tensors_by_digest']} by digest" + (f", {differ} differ" if differ else "")
-                     if m.get("tensors_by_digest") else "")
-        shown = " + ".join(x for x in (by_value, by_digest) if x) or "0 tensors"
-        covered = as_number(m.get("coverage"))
-        return shown if covered is None or covered >= 1.0 else f"{sampled(covered)} · {shown}"
-    if "max_abs_delta" in m:
-        return f"max|Δ| {number(m['max_abs_delta'])}"
-    if rec.check == "mode_active" and m.get("offloaded_bytes") is not None:
-        return f"{size(m['offloaded_bytes']) or '0 B'} offloaded"
-    first = next(iter(facts(rec.check, m, {})), None)
-    return f"{first.label} {first.value}" if first else rec.status
+    return headline(rec.check, m) or rec.status
 
 
 def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_note: str, trends: Trends,
@@ -264,14 +248,18 @@ def assemble(run: StoredRun, signoff: SignOff, diff: RunDiff | None, baseline_no
                       run.skipped_lines, _notes(run), tuple(sorted({w for r in records for w in r.workarounds})),
                       dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       heatmap=heatmap({g.model: [_rowlike(r) for r in g.rows] for g in grids}, signoff.coverage.states),
-                      causes=tuple(group_failures(records)), warnings=power_warnings(records))
+                      causes=tuple(group_failures(records)), warnings=result_warnings(records))
 
 
-def power_warnings(records: Sequence[ResultRecord]) -> tuple[str, ...]:
-    """One line per model whose accuracy prompts are too few for the card's ``min_detectable_drop``."""
-    found = {r.model: str(r.metrics["power_warning"]) for r in records
-             if r.check == "accuracy" and (r.metrics or {}).get("power_warning")}
-    return tuple(f"{model} accuracy: {text}" for model, text in sorted(found.items()))
+def result_warnings(records: Sequence[ResultRecord]) -> tuple[str, ...]:
+    """One line per model and check whose results carry a caution (the check's ``warning``): e.g. a model's
+    accuracy prompts too few for the card's ``min_detectable_drop``."""
+    found: dict[tuple[str, str], str] = {}
+    for r in records:
+        text = warning_of(r.check, r.metrics or {})
+        if text:
+            found[(r.model, r.check)] = text
+    return tuple(f"{model} {check}: {text}" for (model, check), text in sorted(found.items()))
 
 
 def _grids(records: Sequence[ResultRecord], changes: Mapping[tuple[str, str], str], waived: Mapping[tuple[str, str], str],
@@ -347,13 +335,13 @@ def _check_drill(rec: ResultRecord, fig: str, change: str, waiver: str, history:
     raw_answers = sorted(_dicts(d.get("answers")), key=lambda a: bool(a.get("ok")))  # wrong answers first
     answers = tuple(Answer(_s(a.get("prompt")), _s(a.get("expected")), _s(a.get("got")), bool(a.get("ok")))
                     for a in raw_answers[:limit])
-    is_parity = rec.check == "weight_parity"
-    raw_tensors = _dicts(d.get("worst")) if is_parity else []
+    tensor_key = getattr(check_of(rec.check), "tensor_table", None)  # the details rows that are tensors, if any
+    raw_tensors = _dicts(d.get(tensor_key)) if tensor_key else []
     tensors = tuple(Tensor(_s(t.get("name")), "×".join(map(str, t.get("shape") or [])), t.get("max_abs"), t.get("max_rel"),
                            t.get("cosine"), t.get("frac_outside"), bool(t.get("ok", True)), _s(t.get("note")))
                     for t in raw_tensors[:limit])
     unavailable = tuple(map(str, d.get("unavailable") or ())) if isinstance(d.get("unavailable"), list) else ()
-    skip = {"answers", "unavailable"} | ({"worst"} if is_parity else set())
+    skip = {"answers", "unavailable"} | ({tensor_key} if tensor_key else set())
     others = {k: _dicts(v) for k, v in d.items() if k not in skip and _dicts(v)}
     tables = tuple(_table(k, v[:limit]) for k, v in others.items())
     omitted = (len(raw_answers) - len(answers)) + (len(raw_tensors) - len(tensors)) + sum(max(0, len(v) - limit) for v in others.values())

@@ -6,16 +6,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, final
 
 from harness.config.cards import AccuracySet, ModelCard
 from harness.checks import accuracy_paired
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.figure import Fact as Shown, Figure, as_number, number, percent
+from harness.checks.meaning import EMPTY_ANSWERS, CheckDefaults
 from harness.runtimes.client import Generation, RuntimeClient
 from harness.errors import HarnessError
 from harness.config.facts import Fact, load_facts
-from harness.config.matrix import Cell
 
 
 def contains_answer(text: str, answer: str) -> bool:
@@ -79,14 +80,17 @@ def score_set(fact_set: AccuracySet, qs: Sequence[Question], gens: Sequence[Gene
             "ok": rate >= fact_set.threshold, "answers": answers}
 
 
-class AccuracyCheck:
+class AccuracyCheck(CheckDefaults):
     name = "accuracy"
     key_metric = "pass_rate"
+    na_rules = (EMPTY_ANSWERS,)
 
-    def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
-        if cell.offload == "meta":
-            return "meta offload creates empty weights on every use by design: its answers are garbage"
-        return None
+    def figure(self, metrics: Mapping[str, Any], details: Mapping[str, Any]) -> Figure:
+        return accuracy_figure(metrics)
+
+    def warning(self, metrics: Mapping[str, Any]) -> str | None:
+        """Too few prompts for the card's ``min_detectable_drop`` (accuracy_paired.power_metrics)."""
+        return str(metrics["power_warning"]) if metrics.get("power_warning") else None
 
     def run(self, ctx: CheckContext) -> CheckResult:
         sets = ctx.card.sets
@@ -137,6 +141,25 @@ def _verdict(scored: Sequence[dict[str, Any]]) -> CheckResult:
         parts.append(f"{s['set']} {s['correct']}/{s['total']} correct ({s['pass_rate']:.0%} ± {s['stderr'] or 0:.0%}), "
                      f"below threshold {s['threshold']:.0%}{example}")
     return CheckResult("fail", "wrong-answer: " + " | ".join(parts), metrics, details)
+
+
+def accuracy_figure(m: Mapping[str, Any]) -> Figure:
+    """``12/12`` in the grid; ``correct 12/12 (100%)``, ``needs ≥ 90%``, each set's count, the paired test."""
+    out = []
+    if "correct" in m and "total" in m:
+        rate = f" ({percent(m['pass_rate'])})" if "pass_rate" in m else ""
+        out.append(Shown("correct", f"{number(m['correct'])}/{number(m['total'])}{rate}"))
+    if as_number(m.get("stderr")):
+        out.append(Shown("std. error", f"± {percent(m['stderr'])}"))
+    if "threshold" in m:
+        out.append(Shown("needs", f"≥ {percent(m['threshold'])}"))
+    sets = sorted({k.split(".", 1)[0] for k in m if "." in k})
+    if len(sets) > 1:
+        out += [Shown(f"set {s}", f"{number(m.get(f'{s}.correct'))}/{number(m.get(f'{s}.total'))}"
+                                 f" (needs {percent(m.get(f'{s}.threshold'))})") for s in sets]
+    headline = f"{m['correct']}/{m['total']}" if "correct" in m else ""
+    shown = {"correct", "total", "pass_rate", "stderr", "threshold", *accuracy_paired.PAIRED_KEYS}
+    return Figure(headline, tuple(out + accuracy_paired.paired_facts(m)), frozenset(shown))
 
 
 def _stderr(rate: float, n: int) -> float | None:

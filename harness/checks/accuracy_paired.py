@@ -7,11 +7,12 @@ cached entry (and one reference boot); each other length is one more entry.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.config.cards import AccuracySet, ModelCard
 from harness.checks.base import CheckContext
+from harness.checks.figure import Fact, number, percent, reference
 from harness.runtimes.client import Generation
 from harness.errors import HarnessError
 from harness.config.pairedstats import mcnemar_exact
@@ -99,3 +100,28 @@ def power_metrics(card: ModelCard, prompts: int) -> dict[str, Any]:
 def unavailable(card: ModelCard, prompts: int, exc: HarnessError) -> dict[str, Any]:
     """Metrics when the reference could not be had: the power plan still holds, the test says why it is missing."""
     return {"paired_unavailable": f"{type(exc).__name__}: {exc}", **power_metrics(card, prompts)}
+
+
+PAIRED_KEYS = ("reference_correct", "paired_lost", "paired_gained", "paired_p_drop", "paired_p_two_sided", "paired_alpha",
+               "reference_cell", "reference_source", "reference_origin", "min_detectable_drop", "power_target",
+               "assumed_discordance", "prompts_needed", "power_at_prompts", "power_warning", "paired_unavailable")
+
+
+def paired_facts(m: Mapping[str, Any]) -> list[Fact]:
+    """The comparison with the reference cell and the card's power plan, as the report words them."""
+    out = []
+    if "paired_lost" in m:
+        out.append(Fact("vs reference", f"{number(m['paired_lost'])} lost, {number(m.get('paired_gained'))} gained · "
+                                        f"exact McNemar p(drop) {number(m.get('paired_p_drop'))} "
+                                        f"(α {number(m.get('paired_alpha'))}; two-sided p {number(m.get('paired_p_two_sided'))})"))
+        out.append(Fact("reference answers", f"{number(m.get('reference_correct'))}/{number(m.get('total'))} right · "
+                                             f"{reference(m)}"))
+    if m.get("paired_unavailable"):
+        out.append(Fact("vs reference", f"not compared: {m['paired_unavailable']}"))
+    if "prompts_needed" in m:
+        out.append(Fact("detectable drop", f"{number(m.get('min_detectable_drop'))} needs ≥ {number(m['prompts_needed'])} "
+                                           f"prompts for power {percent(m.get('power_target'))}; power with "
+                                           f"{number(m.get('total'))}: {percent(m.get('power_at_prompts'))}"))
+    if m.get("power_warning"):
+        out.append(Fact("warning", str(m["power_warning"])))
+    return out

@@ -10,6 +10,9 @@ from harness.config.cards import ModelCard
 from harness.runtimes.client import RuntimeClient
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
+from harness.checks.figure import Figure
+from harness.checks.meaning import NARule, capabilities
+from harness.runtimes.base import Capabilities
 
 CheckStatus = Literal["pass", "fail", "na"]
 
@@ -41,15 +44,29 @@ class CheckContext:
     weight_layout: str
     options: HarnessOptions | None = None
 
+    @property
+    def capabilities(self) -> Capabilities | None:
+        """What the cell's runtime declares it can do (None: a runtime not registered here)."""
+        return capabilities(self.cell.runtime)
+
 
 class Check(Protocol):
-    """A conformance check run against a live runtime."""
+    """A conformance check run against a live runtime, and what its results mean (harness/checks/meaning.py's
+    CheckDefaults gives every member but ``name``, ``key_metric`` and ``run`` a default)."""
 
     name: str
     key_metric: str
+    na_rules: tuple[NARule, ...]
+    tensor_table: str | None
 
     def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
         """Why this check cannot apply to the cell (an N/A result), or None."""
+
+    def figure(self, metrics: Mapping[str, Any], details: Mapping[str, Any]) -> Figure:
+        """How a result reads: the report's headline and labelled facts, from its metrics and details."""
+
+    def warning(self, metrics: Mapping[str, Any]) -> str | None:
+        """A caution about a result the report lists above the grids, or None."""
 
     def run(self, ctx: CheckContext) -> CheckResult:
         """Query the runtime and judge."""

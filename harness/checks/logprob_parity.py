@@ -9,14 +9,16 @@ runtime once, after a memory preflight that refuses (``preflight: ...``) one tha
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.config.cards import LogprobThresholds, ModelCard
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.figure import Fact, Figure, number, percent, reference
+from harness.checks.meaning import EMPTY_ANSWERS, CheckDefaults
 from harness.checks.layer_divergence import LayerProbe
-from harness.config.matrix import Cell
 from harness.checks.parity import GenerationParity, PromptParity, compare_generations
 from harness.reference.store import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
                                checkpoint_digest, obtain, reference_cell, reference_dir, reference_spec)
@@ -47,14 +49,13 @@ class TokenNames:
         return f"{token} {self.names[token]!r}" if token in self.names else str(token)
 
 
-class LogprobParityCheck:
+class LogprobParityCheck(CheckDefaults):
     name = "logprob_parity"
     key_metric = "max_abs_delta"
+    na_rules = (EMPTY_ANSWERS,)
 
-    def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
-        if cell.offload == "meta":
-            return "meta offload creates empty weights on every use by design: its answers are garbage"
-        return None
+    def figure(self, metrics: Mapping[str, Any], details: Mapping[str, Any]) -> Figure:
+        return logprob_figure(metrics, details)
 
     def run(self, ctx: CheckContext) -> CheckResult:
         card, spec = ctx.card, reference_spec(ctx.options)
@@ -102,6 +103,29 @@ def _verdict(parity: GenerationParity, thr: LogprobThresholds, ref: ReferenceAns
     reasons = [_explain(f, parity, thr, names) for f in failures]
     return CheckResult("fail", f"parity: logprobs vs reference ({ref.source}), {dtype} thresholds: " + " | ".join(reasons),
                        metrics, details)
+
+
+def logprob_figure(m: Mapping[str, Any], d: Mapping[str, Any]) -> Figure:
+    """``max|Δ| 3.1e-7`` in the grid; each figure with its limit, the reference, the first divergent layer."""
+    def limited(value: str, key: str, word: str = "limit") -> str:
+        return f"{value} ({word} {number(m[key]) if word == 'limit' else percent(m[key])})" if value and key in m else value
+
+    diverged = m.get("prompts_diverged")
+    out = (Fact("prompts", f"{number(m.get('prompts'))}" + (f", {number(diverged)} diverged" if diverged else "")
+                if m.get("prompts") is not None else ""),
+           Fact("tokens agree", limited(percent(m.get("token_agreement")), "limit_min_token_agreement", "needs")),
+           Fact("max |Δ logprob|", limited(number(m.get("max_abs_delta")), "limit_max_abs_delta")),
+           Fact("top-k max |Δ|", limited(number(m.get("max_topk_delta")), "limit_max_topk_delta")),
+           Fact("min top-k overlap", limited(percent(m.get("min_topk_overlap")), "limit_min_topk_overlap", "needs")),
+           Fact("near ties", number(m.get("near_ties")) if m.get("near_ties") else ""),
+           Fact("reference", reference(m)),
+           Fact("reference file", str(d.get("reference_path") or "")),
+           Fact("first divergent layer", str(m.get("layer_divergence") or "")))  # layer_divergence.py
+    shown = {"prompts", "prompts_diverged", "token_agreement", "max_abs_delta", "max_topk_delta", "min_topk_overlap",
+             "near_ties", "reference_source", "reference_s", "reference_cell", "reference_origin", "dtype",
+             "reference_path", *(k for k in m if k.startswith(("limit_", "layer_")))}
+    headline = f"max|Δ| {number(m['max_abs_delta'])}" if "max_abs_delta" in m else ""
+    return Figure(headline, out, frozenset(shown))
 
 
 def _explain(failure: str, parity: GenerationParity, thr: LogprobThresholds, names: TokenNames) -> str:

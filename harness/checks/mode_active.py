@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext, CheckResult
+from harness.checks.figure import Fact, Figure, as_number, number, size
+from harness.checks.meaning import CheckDefaults
 from harness.config.matrix import Cell
 from harness.checks.modeevidence import ModeEvidence, read_evidence
 from harness.results import read_results
@@ -29,12 +30,12 @@ from harness.results import read_results
 STORES = {"cpu": "cpu", "disk": "disk"}  # offload modes whose store the evidence names
 
 
-class ModeActiveCheck:
+class ModeActiveCheck(CheckDefaults):
     name = "mode_active"
     key_metric = "offloaded_bytes"
 
-    def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
-        return None
+    def figure(self, metrics: Mapping[str, Any], details: Mapping[str, Any]) -> Figure:
+        return mode_figure(metrics)
 
     def run(self, ctx: CheckContext) -> CheckResult:
         if ctx.options is not None and ctx.cell.device in ctx.options.simulate and ctx.cell.offload == "cpu":
@@ -148,14 +149,36 @@ def _metrics(cell: Cell, ev: ModeEvidence, baseline: Mapping[str, Any] | None) -
                            "resident_bytes": ev.resident_bytes, "offloaded_bytes": ev.offloaded_bytes,
                            "runtime_dtypes": ", ".join(ev.dtypes) or None, "attention_backend": ev.attention_backend,
                            "params": ev.params, "offloaded_params": ev.offloaded_params}
-    for store, size in (ev.offloaded_to or {}).items():
-        out[f"offloaded_to_{store}_bytes"] = size
+    for store, held in (ev.offloaded_to or {}).items():
+        out[f"offloaded_to_{store}_bytes"] = held
     memory = ev.figures.get("memory") if isinstance(ev.figures.get("memory"), Mapping) else {}
     out.update({f"process_{k}_bytes": v for k, v in memory.items()})
     if baseline is not None:
         out.update(baseline_cell=baseline.get("cell"), baseline_resident_bytes=baseline.get("resident_bytes"),
                    baseline_process_rss_bytes=baseline.get("process_rss_bytes"))
     return {k: v for k, v in out.items() if v is not None}
+
+
+def mode_figure(m: Mapping[str, Any]) -> Figure:
+    """``289 KiB offloaded`` in the grid; where the weights are against the no-offload cell:
+    ``offloaded  289 KiB (disk 289 KiB; 18 of 21 parameters)``."""
+    stores = "; ".join(f"{k[len('offloaded_to_'):-len('_bytes')]} {size(v)}" for k, v in m.items()
+                       if k.startswith("offloaded_to_") and as_number(v))
+    moved = f"{number(m.get('offloaded_params'))} of {number(m.get('params'))} parameters" if m.get("params") else ""
+    base = f"no-offload cell {m['baseline_cell']}: {size(m.get('baseline_resident_bytes'))}" if m.get("baseline_cell") else ""
+    memory = " · ".join(f"{k[len('process_'):-len('_bytes')].replace('_', ' ')} {size(v)}" for k, v in m.items()
+                        if k.startswith("process_") and k.endswith("_bytes"))
+    out = (Fact("asked", " · ".join(str(m[k]) for k in ("asked_offload", "asked_dtype") if m.get(k))),
+           Fact("offloaded", f"{size(m.get('offloaded_bytes'))} ({'; '.join(p for p in (stores, moved) if p)})"
+                if m.get("offloaded_bytes") is not None else ""),
+           Fact("resident", f"{size(m.get('resident_bytes'))}" + (f" ({base})" if base else "")
+                if m.get("resident_bytes") is not None else ""),
+           Fact("computes in", " · ".join(str(m[k]) for k in ("runtime_dtypes", "attention_backend") if m.get(k))),
+           Fact("process memory", memory))
+    shown = {k for k in m if k.startswith(("offloaded_", "process_", "baseline_", "asked_"))}
+    shown |= {"offloaded_bytes", "resident_bytes", "params", "offloaded_params", "runtime_dtypes", "attention_backend"}
+    headline = f"{size(m['offloaded_bytes']) or '0 B'} offloaded" if m.get("offloaded_bytes") is not None else ""
+    return Figure(headline, out, frozenset(shown))
 
 
 def _summary(cell: Cell, ev: ModeEvidence, baseline: Mapping[str, Any] | None) -> str:

@@ -10,9 +10,10 @@ all of the checkpoint in one pass over it, nothing sent over the wire but the ch
 of a runtime tensor whose digest differs, where the model class returns them, to size the error
 (``sizing_rows`` bounds how many rows), else says "digest differs, no values exposed".
 
-The runtime hashes with sha256 on every device except CUDA and ROCm, where it uses a Triton
-kernel this harness cannot reproduce; there, and at tp > 1 (digests are per rank shard), the
-tensors stay "not exposed" with that reason.
+Which runtimes publish digests, and where they can be rebuilt, each adapter declares
+(``capabilities.weight_digests``, harness/runtimes/base.py): SGLang hashes with sha256 on every
+device except CUDA and ROCm, where it uses a Triton kernel this harness cannot reproduce; there,
+and at tp > 1 (digests are per rank shard), the tensors stay "not exposed" with that reason.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, final
 
-from harness.runtimes.sglang import why_not
+from harness.runtimes.base import WeightDigests
 from harness.numerics.checkpoint import Checkpoint
 from harness.runtimes.client import RuntimeClient, weight_digests
 from harness.numerics.layout import Layout, Mapped
@@ -76,14 +77,15 @@ class DigestPass:
 
 
 def digests_first(client: RuntimeClient, ckpt: Checkpoint, layout: Layout, architecture: str | None,
-                  device: str, tp: int, dtype: str) -> DigestPass | None:
+                  offered: WeightDigests | None, device: str, tp: int, dtype: str) -> DigestPass | None:
     """Every runtime tensor compared by digest, or None when the runtime offers no digests this
-    cell can reproduce (no ``/weights_checker``, a CUDA/ROCm device, tp > 1).
+    cell can reproduce (``offered``, its adapter's capability: none at all, or, for SGLang's
+    ``/weights_checker``, a CUDA/ROCm device or tp > 1).
 
     The expected digests are rebuilt (or read from their memo, harness/numerics/rebuiltdigests.py) in a
     thread while the runtime hashes its own copy; a runtime that turns out to have no checksums
     stops the rebuild at the next tensor."""
-    if why_not(device, tp) or getattr(client, "weight_digests", None) is None:
+    if offered is None or offered.why_not(device, tp) or getattr(client, "weight_digests", None) is None:
         return None
     t0 = time.perf_counter()
     stop = threading.Event()

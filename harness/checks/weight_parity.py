@@ -16,22 +16,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from harness.config.cards import ModelCard, Tolerance
+from harness.checks.figure import Figure
+from harness.config.cards import Tolerance
 from harness.numerics.checkpoint import Checkpoint
 from harness.numerics.checkpointmap import CheckpointMap
 from harness.numerics.finitememo import FiniteMemo
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_coverage import CoverageTally, kind_of
-from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows, why_not
+from harness.checks.meaning import EMPTY_WEIGHTS, CheckDefaults, WeightsUnreadable
+from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows
+from harness.checks.weight_figure import weight_figure
 from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
+from harness.runtimes.base import WeightDigests
 from harness.runtimes.client import weight_digests
 from harness.numerics.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.numerics.layout_build import members_by_runtime
-from harness.config.matrix import Cell
 from harness.checks.parity import TensorParity, compare, worst_first
 from harness.numerics.tensorwire import end_transfer, transfer_stats
 
@@ -44,14 +48,14 @@ class _Unavailable:
     why: str
 
 
-class WeightParityCheck:
+class WeightParityCheck(CheckDefaults):
     name = "weight_parity"
     key_metric = "max_abs"
+    na_rules = (EMPTY_WEIGHTS, WeightsUnreadable())
+    tensor_table = "worst"
 
-    def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
-        if cell.offload == "meta":
-            return "meta offload keeps no real weights by design: nothing to compare"
-        return None
+    def figure(self, metrics: Mapping[str, Any], details: Mapping[str, Any]) -> Figure:
+        return weight_figure(metrics)
 
     def run(self, ctx: CheckContext) -> CheckResult:
         ckpt = Checkpoint(ctx.checkpoint)
@@ -60,8 +64,8 @@ class WeightParityCheck:
         tol, rows, clock = ctx.card.tolerance(ctx.cell.dtype), ctx.card.truncate_rows, PassClock()
         t0 = time.perf_counter()
         try:
-            first = digests_first(ctx.client, ckpt, layout, ctx.card.architecture, ctx.cell.device, ctx.cell.tp,
-                                  ctx.cell.dtype)
+            first = digests_first(ctx.client, ckpt, layout, ctx.card.architecture, _offered(ctx), ctx.cell.device,
+                                  ctx.cell.tp, ctx.cell.dtype)
             walk = _Walk(ckpt, layout, None, CutContext(shape_of=ckpt.shape, tp=ctx.cell.tp, truncated_rows=rows), tol,
                          ctx.card.architecture, tally, clock,
                          explain=getattr(ctx.client, "why_unexposed", None) or _no_reason)
@@ -149,7 +153,10 @@ def _wire_format(wire: dict[str, float]) -> str:
 def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable: list[_Unavailable]
                ) -> tuple[list[DigestParity], list[_Unavailable]]:
     """Compare by digest what was not readable by value, when the runtime offers digests."""
-    blocked = why_not(ctx.cell.device, ctx.cell.tp)
+    offered = _offered(ctx)
+    if offered is None:  # the runtime publishes no digests
+        return [], unavailable
+    blocked = offered.why_not(ctx.cell.device, ctx.cell.tp)
     if blocked:  # without asking: the runtime would hash the whole model for nothing
         if getattr(ctx.client, "weight_digests", None) is None:
             return [], unavailable
@@ -162,6 +169,11 @@ def _by_digest(ctx: CheckContext, ckpt: Checkpoint, layout: Layout, unavailable:
     covered = {n for d in digests for n in d.members}
     still = [_Unavailable(u.name, left.get(u.name, u.why)) for u in unavailable if u.name not in covered]
     return digests, still
+
+
+def _offered(ctx: CheckContext) -> WeightDigests | None:
+    """The weight digests the cell's runtime declares it publishes (its adapter's capabilities), if any."""
+    return ctx.capabilities.weight_digests if ctx.capabilities is not None else None
 
 
 def _settle_digests(ctx: CheckContext, walk: _Walk, first: DigestPass) -> tuple[list[DigestParity], list[TensorParity]]:

@@ -8,7 +8,7 @@ from typing import Any
 from harness.config.cards import ModelCard
 from harness.runtimes.client import NativeClient, RuntimeClient
 from harness.config.matrix import Cell
-from harness.runtimes.base import LaunchContext, LaunchSpec, RuntimeNeeds
+from harness.runtimes.base import AdapterDefaults, Capabilities, LaunchContext, LaunchSpec, RuntimeNeeds
 
 SERVER_SCRIPT = Path(__file__).with_name("hf_server.py")
 
@@ -22,11 +22,13 @@ def cpu_threads(env: Mapping[str, str]) -> str:
     return env.get("HARNESS_RUNTIME_THREADS") or "1"
 
 
-class HFAdapter:
+class HFAdapter(AdapterDefaults):
     """Offload through accelerate's real device maps: decoder layers to host memory or to disk."""
 
     name = "hf"
-    offload_modes = ("none", "cpu", "disk")
+    # every model class's tensors by name, in the checkpoint's own layout; no digests
+    capabilities = Capabilities("transformers", offload_modes=("none", "cpu", "disk"), weight_layout="transformers")
+    offload_modes = capabilities.offload_modes
     default_boot_timeout_s = 180.0
     # located, not imported: importing transformers would add seconds to every run
     preflight = RuntimeNeeds(present=("torch", "transformers", "accelerate", "safetensors"),
@@ -40,9 +42,6 @@ class HFAdapter:
             return f"the hf runtime has no offload mode {cell.offload!r} (it has {', '.join(self.offload_modes)})"
         if cell.tp != 1 and not simulated:
             return "the hf reference runtime does not shard (tp must be 1)"
-        return None
-
-    def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
         return None
 
     def launch(self, ctx: LaunchContext) -> LaunchSpec:

@@ -12,23 +12,30 @@ from harness.runtimes import workarounds
 from harness.config.cards import ModelCard
 from harness.runtimes.client import NativeClient, RuntimeClient
 from harness.config.matrix import Cell
-from harness.runtimes.base import LaunchContext, LaunchSpec, RuntimeNeeds
+from harness.runtimes.base import AdapterDefaults, Capabilities, LaunchContext, LaunchSpec, RuntimeNeeds, WeightDigests
 
 V2_MODES = ("cpu", "shm_cpu", "sharded_gpu", "meta")
 DEVICE_FLAG = {"cpu": "cpu", "cuda": "cuda", "rocm": "cuda", "npu": "npu", "xpu": "xpu"}
 ATTENTION_BACKEND = {"npu": "ascend"}
 # Model classes that implement /get_weights_by_name in SGLang 0.5.23 (others answer HTTP 400).
 WEIGHTS_BY_NAME = frozenset({"LlamaForCausalLM", "GraniteForCausalLM", "OPTForCausalLM", "Exaone4ForCausalLM"})
+# Every model class answers /weights_checker; sha256 except on CUDA and ROCm (a Triton kernel there).
+DIGESTS = WeightDigests("/weights_checker", other_hash_devices=("cuda", "rocm"), other_hash="a Triton kernel")
+NO_LAYER_STATES = ("its /generate return_hidden_states gives only the final hidden state (after the last norm); "
+                   "per-layer outputs come only from boot flags (--debug-tensor-dump-output-folder dumps every leaf "
+                   "op of every forward pass to .pt files, --forward-hooks attaches hook factories), not from a "
+                   "running server (a CPU cell is booted a second time, dumping: harness/reference/sglang_layers.py)")
 
 
-class SGLangAdapter:
+class SGLangAdapter(AdapterDefaults):
     """The adapter; group sizes for V2 offload can be overridden through runtime_options args."""
 
     name = "sglang"
-    offload_modes = ("none", "cpu_offload_gb:*", *V2_MODES)
+    capabilities = Capabilities("SGLang", offload_modes=("none", "cpu_offload_gb:*", *V2_MODES), weight_layout="sglang",
+                                weights_by_name=WEIGHTS_BY_NAME, weight_digests=DIGESTS, no_layer_states=NO_LAYER_STATES)
+    offload_modes = capabilities.offload_modes
     default_boot_timeout_s = 600.0
     preflight = RuntimeNeeds(imports=("sglang",), install="pip install sglang==0.5.23")
-    weight_layout = "sglang"
 
     def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:
         """V1 offload is a no-op on the CPU; V2 modes need an accelerator; shm_cpu/sharded_gpu need tp=1."""
@@ -40,14 +47,6 @@ class SGLangAdapter:
                     "the CPU" + (" (this device is simulated on the CPU)" if simulated else ""))
         if cell.offload in ("shm_cpu", "sharded_gpu") and cell.tp != 1:
             return f"--offload-mode {cell.offload} needs tp=1 (it shards across ranks itself)"
-        return None
-
-    def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
-        if check == "weight_parity" and card.architecture not in WEIGHTS_BY_NAME:
-            blocked = why_not(cell.device, cell.tp)  # else its tensors are compared by /weights_checker digest
-            if blocked:
-                return (f"SGLang's {card.architecture} does not implement /get_weights_by_name (only "
-                        f"{', '.join(sorted(WEIGHTS_BY_NAME))} do), and {blocked}")
         return None
 
     def launch(self, ctx: LaunchContext) -> LaunchSpec:
@@ -92,17 +91,3 @@ def offload_args(mode: str) -> list[str]:
 
 
 ADAPTER = SGLangAdapter()
-
-
-# SGLang's /weights_checker digests (the weight_parity check's fast path) and where they cannot be rebuilt
-NO_SHA256_DEVICES = ("cuda", "rocm")
-
-
-def why_not(device: str, tp: int) -> str | None:
-    """Why digests of this cell cannot be reproduced, or None when they can."""
-    if device in NO_SHA256_DEVICES:
-        return (f"on {device} the runtime's /weights_checker hashes with a Triton kernel, not sha256: "
-                "its digests cannot be reproduced from the checkpoint")
-    if tp > 1:
-        return f"/weights_checker digests are per tp rank shard; they are rebuilt from the checkpoint at tp 1 only (tp={tp})"
-    return None

