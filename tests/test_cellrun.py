@@ -17,7 +17,7 @@ from harness.boot.devices import DeviceInventory
 from harness.config.matrix import Cell
 from harness.errors import RuntimeStartError
 from harness.reference.store import default_options
-from harness.runtimes.base import LaunchSpec
+from harness.runtimes.base import AdapterDefaults, LaunchSpec
 
 CELL = Cell("hf", "npu", "m", "none")
 
@@ -126,7 +126,7 @@ def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Fakes:
             fakes.step("server_info")
             return {"weight_transfer": ["region"]}
 
-    class FakeAdapter:
+    class FakeAdapter(AdapterDefaults):
         default_boot_timeout_s = 5.0
 
         def launch(self, ctx: Any) -> LaunchSpec:

@@ -222,7 +222,7 @@ class PendingBoot:
                 xfer = None
         return RunningRuntime(
             cell=cell, card=self.card, checkpoint=ctx.checkpoint, server=server, client=client,
-            weight_layout=getattr(adapter, "weight_layout", "transformers"), boot_s=round(boot_s, 3),
+            weight_layout=adapter.capabilities.weight_layout, boot_s=round(boot_s, 3),
             command=argv_for_display(server.spec.argv), fingerprint=fingerprint,
             workdir=ctx.workdir, workarounds=ctx.workarounds, simulated=self.simulated, cards=ctx.visible_devices,
             options=self.options, xfer_dir=xfer, resources=self.resources,

@@ -3,7 +3,7 @@
 A runtime that can (the hf runtime) answers ``POST /layer_states {"text": [...]}`` with a raw float32
 ``[prompts, points, hidden]`` tensor (harness/numerics/tensorwire.py's binary answer) and the point names in
 ``X-Layer-Points``; one without the endpoint answers 404 and the result says why, per runtime
-(``UNAVAILABLE``). The reference's states are stored in the reference store
+(the adapter's ``capabilities.no_layer_states``). The reference's states are stored in the reference store
 (``$HARNESS_REFERENCE_DIR``) as ``<model>-<key16>.layers.npz``, keyed by the checkpoint digest, the
 probe prompts, the reference cell and the harness version, written atomically under the store's flock:
 
@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,23 +28,12 @@ from harness.numerics.layerdiff import LayerStates
 from harness.reference.store import ReferenceStore
 from harness.config.refspec import ReferenceSpec
 from harness.numerics.tensors import widen
+from harness.runtimes import RUNTIMES
 
 LAYER_PATH = "/layer_states"
 POINTS_HEADER = "X-Layer-Points"  # hf_server.py spells the same name
 PROBE = "last-token-v1"  # what a state is (bump when hf_layers.py changes what it captures)
 StatesSource = Literal["cache", "stored"]
-
-# Why a runtime has no per-layer states, researched in its sources (docs/numerics.md).
-UNAVAILABLE: Mapping[str, str] = {
-    "sglang": ("its /generate return_hidden_states gives only the final hidden state (after the last norm); "
-               "per-layer outputs come only from boot flags (--debug-tensor-dump-output-folder dumps every leaf "
-               "op of every forward pass to .pt files, --forward-hooks attaches hook factories), not from a "
-               "running server (a CPU cell is booted a second time, dumping: harness/reference/sglang_layers.py)"),
-    "vllm": ("its OpenAI server's /collective_rpc (VLLM_SERVER_DEV_MODE=1) calls worker methods by name with "
-             "string arguments only, so forward hooks need a worker extension class given at boot "
-             "(--worker-extension-cls), which the harness does not ship yet"),
-}
-
 
 class LayerStatesUnavailable(Exception):
     """The runtime cannot give per-layer states; the message says which runtime and why."""
@@ -55,7 +44,8 @@ def fetch_layer_states(client: Any, prompts: Sequence[str], runtime: str, versio
     fetcher = getattr(client, "fetcher", None)
     answer = fetcher.post_binary(LAYER_PATH, {"text": list(prompts)}) if hasattr(fetcher, "post_binary") else None
     if answer is None:
-        why = UNAVAILABLE.get(runtime, f"it has no {LAYER_PATH} endpoint and no other way to them is known")
+        known = RUNTIMES.get(runtime).capabilities.no_layer_states if runtime in RUNTIMES else ""
+        why = known or f"it has no {LAYER_PATH} endpoint and no other way to them is known"
         raise LayerStatesUnavailable(f"per-layer states not available from {runtime} {version}".rstrip() + f": {why}")
     values, headers = answer
     names = [n for n in headers.get(POINTS_HEADER.lower(), "").split(",") if n]
