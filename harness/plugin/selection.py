@@ -55,6 +55,12 @@ def cell_of(item: pytest.Item) -> Cell | None:
     return cell if isinstance(cell, Cell) else None
 
 
+def check_of(item: pytest.Item) -> str | None:
+    """The check a matrix test runs, or None."""
+    check = getattr(getattr(item, "callspec", None), "params", {}).get("harness_check")
+    return check if isinstance(check, str) else None
+
+
 def marks(cell: Cell, plan: Plan) -> list[pytest.MarkDecorator]:
     """``-m`` markers of a cell: its device, ``offload`` and ``moe`` where they apply."""
     out = [getattr(pytest.mark, cell.device)]

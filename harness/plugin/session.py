@@ -31,7 +31,7 @@ from harness.plugin.interrupts import InterruptGuard, honour_sigint
 from harness.plugin.plan import Plan, build_plan
 from harness.plugin.progress import CellProgress
 from harness.plugin.recorder import NA_KEY, RECORD_PROPERTY, RESULT_KEY, RUNTIME_INFO_KEY, ResultRecorder, record_data
-from harness.plugin.selection import PlanIndex, cell_of, marks, split_shard, why_not
+from harness.plugin.selection import PlanIndex, cell_of, check_of, marks, split_shard, why_not
 from harness.plugin.terminal import line_writer, say
 from harness.plugin.verdict import gated_exit, write_verdict
 
@@ -183,7 +183,7 @@ class HarnessSession:
             cell = cell_of(item)
             if cell is None:
                 continue
-            na, skip = why_not(self.index, self.devices, cell, item.callspec.params.get("harness_check"))
+            na, skip = why_not(self.index, self.devices, cell, check_of(item))
             if na:
                 item.stash[NA_KEY] = na
                 item.add_marker(pytest.mark.skip(reason=f"N/A: {na}"))
@@ -265,8 +265,8 @@ class HarnessSession:
         cell = cell_of(item)
         if cell is None:
             return report
-        check = item.callspec.params.get("harness_check")
-        result = self.results.pop((cell.id, check), None) if call.when == "call" else None
+        check = check_of(item)
+        result = self.results.pop((cell.id, check), None) if call.when == "call" and check else None
         if result is not None:
             item.stash[RESULT_KEY] = result
         rt = item.funcargs.get("harness_runtime") if hasattr(item, "funcargs") else None
@@ -339,9 +339,10 @@ def _runtime_info(rt: cellrun.RunningRuntime) -> dict[str, Any]:
 def _attach_record(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
     """The item's result record travels on the report (also from xdist workers) for the recorder."""
     data = record_data(item, call, report)
-    started = call.excinfo is None or not isinstance(call.excinfo.value, RuntimeStartError)
+    failed_start = call.excinfo.value if call.excinfo is not None else None
+    started = not isinstance(failed_start, RuntimeStartError)
     if not started:  # the cause is in the reason, the log tail in the results: one line, no traceback
-        report.longrepr = str(call.excinfo.value)
+        report.longrepr = str(failed_start)
     if data is None:
         return
     if data["status"] in ("fail", "error") and not data.get("log_tail") and data.get("log_path"):
@@ -352,7 +353,8 @@ def _attach_record(item: pytest.Item, call: pytest.CallInfo[None], report: pytes
 
 
 def _record_reason(report: pytest.TestReport) -> str:
-    return next((str(v.get("reason", "")) for k, v in report.user_properties if k == RECORD_PROPERTY), "")
+    return next((str(v.get("reason", "")) for k, v in report.user_properties
+                 if k == RECORD_PROPERTY and isinstance(v, dict)), "")
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:
