@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     nothing); ``pytest --help`` only shows the options."""
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
-    if config.option.help:
+    if getattr(config.option, "help", False):
         return
     session = config.stash[SESSION_KEY] = HarnessSession.from_config(config)
     config.pluginmanager.register(session, SESSION_NAME)

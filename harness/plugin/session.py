@@ -110,7 +110,7 @@ class HarnessSession:
         self.recorder = ResultRecorder(self.options.out_dir, sys.argv)
         config.pluginmanager.register(self.recorder, RECORDER_NAME)
         honour_sigint()  # Ctrl-C stops the run even when a shell started it with SIGINT ignored
-        config.pluginmanager.register(InterruptGuard(RECORDER_NAME), "harness-interrupts")
+        config.pluginmanager.register(InterruptGuard(RECORDER_NAME, self.report_sections), "harness-interrupts")
         if self.options.progress:  # booting lines come from the runtime hooks, cell lines from the reports
             self.progress = CellProgress(line_writer(config))
             config.pluginmanager.register(self.progress, "harness-progress")
