@@ -126,9 +126,10 @@ class HarnessSession:
         self.config.pluginmanager.register(CellRetry(self.stop_booting_ahead), "harness-retry")
 
     def stop_booting_ahead(self) -> None:
-        if self.ahead is not None:
-            self.ahead.close()
-            self.ahead = None
+        """Stop every boot launched ahead; nothing boots ahead after this."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            ahead.close()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Backstop: stop what this process started; the controller also reaps its run's strays."""
