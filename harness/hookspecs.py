@@ -12,7 +12,7 @@ hook: an implementation names the ones it wants.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from harness.boot.cellrun import RunningRuntime
     from harness.checks.base import CheckResult
     from harness.config.matrix import Cell
+    from harness.reports.data import ReportData
+    from harness.reports.sections import Section
 
 hookspec = pytest.hookspec
 
@@ -44,11 +46,20 @@ def pytest_harness_runtime_stopped(cell: Cell, reason: str, seconds: float) -> N
 
 @hookspec
 def pytest_harness_check_result(cell: Cell, check: str, result: CheckResult, seconds: float) -> None:
-    """One check finished on one cell (pass, fail or N/A), ``seconds`` after it began."""
+    """One check finished on one cell (pass, fail or N/A), ``seconds`` after it began.
+
+    The matrix suite calls it (``request.config.hook``); the harness's session records the result
+    from here, so a check's outcome reaches results.jsonl through this hook."""
 
 
 @hookspec
-def pytest_harness_report_sections(data: Any) -> list[Any] | None:
+def pytest_harness_report_sections(data: ReportData) -> list[Section] | None:
     """Extra sections for the HTML report of a run (``data``: the report's data, read only).
 
-    Return a list of ``harness.reports.data.Section``; each is drawn after the built-in sections."""
+    Return a list of ``harness.reports.sections.Section``; each is drawn after the built-in
+    sections, in the order the implementations answer. Called on the process that renders the
+    report at the end of a pytest run (the xdist controller); ``harness report`` draws none::
+
+        def pytest_harness_report_sections(data):
+            return [Section.table("Lab", ("rack", "cards"), [("r12", "8")])]
+    """

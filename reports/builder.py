@@ -4,6 +4,8 @@
 policy, waivers and history retention from the environment (``HARNESS_POLICY``,
 ``HARNESS_WAIVERS``, ``HARNESS_BASELINE``, ``HARNESS_HISTORY``, ``HARNESS_HISTORY_KEEP``).
 ``harness report`` calls ``render_run`` with explicit ``ReportInputs`` and gates on the verdict.
+Sections other plugins add (harness/reports/sections.py) come in as a callable from the plugin,
+which asks its ``pytest_harness_report_sections`` hook; without a pytest session there are none.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from harness.reports.diff import diff_runs
 from harness.reports.environment import build_environment
 from harness.reports.policy import Policy
 from harness.reports.portability import read_portability
+from harness.reports.sections import Section, SectionSource, gather
 from harness.redact import Redactor
 from harness.reports.signoff import Finding, evaluate
 from harness.reports.store import (RunRef, StoredRun, find_baseline, history_runs, load_light, load_run, prune_history,
@@ -109,26 +112,28 @@ def build_report(run_dir: Path) -> Path:
     return build_outcome(run_dir).index
 
 
-def build_outcome(run_dir: Path) -> ReportOutcome:
+def build_outcome(run_dir: Path, sections: SectionSource | None = None) -> ReportOutcome:
     """Render ``run_dir``'s report with the environment's policy; the verdict gates the run's exit code.
 
     At the end of ``harness run`` a wrong HARNESS_POLICY / HARNESS_WAIVERS must not lose the
     report: it is rendered with the default policy and NO-GO, the error as its first blocker.
-    (``harness report`` refuses instead, exit status 2.)
+    (``harness report`` refuses instead, exit status 2.) ``sections`` gives the report's extra sections.
     """
     try:
-        return render_run(ReportInputs.from_env(run_dir))
+        return render_run(ReportInputs.from_env(run_dir), sections)
     except ConfigError as exc:
         if not (run_dir / "results.jsonl").is_file():
             raise
-        return render_run(ReportInputs(run_dir=run_dir, config_error=str(exc)))
+        return render_run(ReportInputs(run_dir=run_dir, config_error=str(exc)), sections)
 
 
-def render_run(inputs: ReportInputs) -> ReportOutcome:
-    """Load the run, its baseline, policy and waivers; write the three outputs."""
+def render_run(inputs: ReportInputs, sections: SectionSource | None = None) -> ReportOutcome:
+    """Load the run, its baseline, policy and waivers; write the three outputs (with ``sections``'s
+    extra sections in the HTML)."""
     data, redactor = build_data(inputs)
     run_dir = inputs.run_dir
-    outputs = {"index.html": _render(_environment(redactor, "html"), "index.html.jinja2", data),
+    outputs = {"index.html": _render(_environment(redactor, "html"), "index.html.jinja2", data,
+                                     sections=extra_sections(sections, data)),
                "summary.md": _render(_environment(redactor, "md"), "summary.md.jinja2", data,
                                      report_path=str(run_dir / "index.html"), limit=MD_ROW_LIMIT),
                "junit.xml": _render(_environment(redactor, "xml"), "junit.xml.jinja2", data)}
@@ -177,6 +182,16 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
     data = assemble(run, signoff, diff, why, trends, build_environment(run.manifest.raw, run.records, redactor), manifest)
     data = dataclasses.replace(data, portability=portability)
     return data, redactor
+
+
+def extra_sections(source: SectionSource | None, data: ReportData) -> tuple[Section, ...]:
+    """The extra sections for ``data``; a source that fails leaves a note saying so, never a lost report."""
+    try:
+        return gather(source, data)
+    except Exception as exc:  # a plugin's bug: the report of the run still renders
+        return (Section.note("Report sections", f"a plugin's pytest_harness_report_sections failed "
+                                                f"({type(exc).__name__}: {exc}); its sections are missing: fix "
+                                                "that plugin and render again with `harness report RUN_DIR`"),)
 
 
 def _baseline(run: StoredRun, inputs: ReportInputs, refs: list[RunRef], history_dir: Path) -> tuple[StoredRun | None, str]:

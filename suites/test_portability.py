@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from harness.plugin.main import OPTIONS_KEY, PLAN_KEY
+from harness.plugin.main import session_of
 from harness.portability.locate import RuntimeNotInstalled
 from harness.portability.profile import PROFILES
 from harness.portability.runfile import check_runtime, failure_message, record, skipped_entry
@@ -28,7 +28,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "portability_runtime" not in metafunc.fixturenames:
         return
     params = []
-    for runtime in sorted({p.cell.runtime for p in metafunc.config.stash[PLAN_KEY].cells}):
+    for runtime in sorted({p.cell.runtime for p in session_of(metafunc.config).plan.cells}):
         why = _not_checked(runtime, metafunc.config)
         params.append(pytest.param(runtime, id=f"portability-{runtime}", marks=[pytest.mark.skip(reason=why)] if why else []))
     metafunc.parametrize("portability_runtime", params)
@@ -40,14 +40,14 @@ def _not_checked(runtime: str, config: pytest.Config) -> str | None:
         return NOT_CHECKED[runtime]
     if runtime not in PROFILES.names():
         return f"no portability profile for runtime {runtime!r} (known: {', '.join(PROFILES.names())})"
-    shard = config.stash[OPTIONS_KEY].shard
+    shard = session_of(config).options.shard
     if shard and shard[0] != 1:
         return f"the portability check runs in shard 1 only (this is shard {shard[0]}/{shard[1]})"
     return None
 
 
 def test_portability(portability_runtime: str, request: pytest.FixtureRequest) -> None:
-    options = request.config.stash[OPTIONS_KEY]
+    options = session_of(request.config).options
     runtime, python = portability_runtime, options.python_for(portability_runtime)
     try:
         entry = check_runtime(runtime, python, os.environ)

@@ -238,8 +238,25 @@ def test_timing_plugin_writes_one_file_per_process_with_check_intervals(pytester
     folder = pytester.path / "timing"
     monkeypatch.setenv("BENCH_TIMING_DIR", str(folder))
     monkeypatch.setenv("PYTHONPATH", str(Path(bench_matrix.__file__).resolve().parent.parent))
-    pytester.makepyfile("def test_x():\n    pass\n")
-    pytester.runpytest_subprocess("-p", "benchmarks.timing", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.makepyfile(CHECK_REPORTED)
+    pytester.runpytest_subprocess("-p", "benchmarks.timing", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     [f] = folder.glob("*.jsonl")
-    kinds = [json.loads(line)["kind"] for line in f.read_text().splitlines()]
-    assert kinds == ["process", "check"] and int(f.stem) != os.getpid()
+    events = [json.loads(line) for line in f.read_text().splitlines()]
+    assert [e["kind"] for e in events] == ["process", "check"] and int(f.stem) != os.getpid()
+    check = events[1]  # from the check-result hook only; the plain test adds nothing
+    assert check["label"] == "hf-cpu-tiny-llama-none-accuracy" and abs(check["t1"] - check["t0"] - 0.25) < 1e-6
+
+
+CHECK_REPORTED = """
+from harness.checks import CheckResult
+from harness.config.matrix import Cell
+
+
+def test_reports_a_check(request):
+    request.config.hook.pytest_harness_check_result(cell=Cell("hf", "cpu", "tiny-llama", "none"), check="accuracy",
+                                                    result=CheckResult("pass", "ok"), seconds=0.25)
+
+
+def test_plain():
+    pass
+"""

@@ -100,8 +100,9 @@ def sigint_after() -> Iterator[None]:
 class InterruptGuard:
     """Plugin: SIGINT deferred from session finish to unconfigure; an interrupt there still counts."""
 
-    def __init__(self, recorder_name: str) -> None:
+    def __init__(self, recorder_name: str, sections: Any = None) -> None:
         self.recorder_name = recorder_name  # the ResultRecorder plugin: its run directory, if it began one
+        self.sections = sections  # the report's extra sections (harness/reports/sections.py), drawn again too
         self.sigint = DeferredSigint(FINISHING)
         self._settled = 0
         self._session: pytest.Session | None = None
@@ -133,7 +134,7 @@ class InterruptGuard:
         self._session.exitstatus = pytest.ExitCode.INTERRUPTED
         recorder = self._session.config.pluginmanager.get_plugin(self.recorder_name)
         if recorder is not None and recorder.started_writing and mark_interrupted(recorder.out_dir / "manifest.json"):
-            rerender(recorder.out_dir)
+            rerender(recorder.out_dir, self.sections)
 
 
 def mark_interrupted(manifest: Path) -> bool:
@@ -147,12 +148,12 @@ def mark_interrupted(manifest: Path) -> bool:
     return True
 
 
-def rerender(out_dir: Path) -> None:
+def rerender(out_dir: Path, sections: Any = None) -> None:
     """Render the report again so it shows the interrupted status; say how to do it by hand if that fails."""
     try:
-        from harness.reports.builder import build_report
+        from harness.reports.builder import build_outcome
 
-        build_report(out_dir)
+        build_outcome(out_dir, sections)
     except Exception as exc:  # the results are on disk; rendering is repeatable
         print(f"harness: rendering the report after Ctrl-C failed ({type(exc).__name__}: {exc}); "
               f"retry with `harness report {out_dir}`", file=sys.stderr)

@@ -1,5 +1,9 @@
 """One line per cell as it finishes (and per boot when cells run in this process).
 
+Boot lines come from the harness's runtime hooks: a boot that starts while another cell's
+runtime is up in this process is one launched ahead of its cell. Under xdist the workers boot
+and the controller prints, so only cell lines (from the reports) appear there.
+
 Cells that never ran (every check skipped or N/A) are folded: one line per reason with a count,
 written when the session finishes. Cells the preflight refused get no line: the preflight's own
 line and the failures grouped by cause say it once.
@@ -11,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from harness.config.matrix import Cell
 from harness.errors import PREFLIGHT_REASON
 from harness.plugin.recorder import RECORD_PROPERTY
 
@@ -26,6 +31,7 @@ class CellProgress:
         self.done = 0
         self.reasons: dict[str, Counter[tuple[str, str]]] = {}
         self.folded: Counter[tuple[str, str]] = Counter()
+        self.up: set[str] = set()  # cells whose runtime is ready and not stopped yet, in this process
 
     def expect(self, cells: Iterable[str]) -> None:
         """Each occurrence of a cell id is one check expected for it."""
@@ -45,11 +51,18 @@ class CellProgress:
         return [f"[harness] {n:>3} cell{'s' if n != 1 else ''} {status}: {reason}"
                 for (status, reason), n in self.folded.most_common()]
 
-    def booting(self, cell: str) -> None:
-        self.write(f"[harness] booting  {cell}")
+    def pytest_harness_runtime_booting(self, cell: Cell, attempt: int) -> None:
+        """``booting  <cell>``, once per boot (not again when a busy port makes it retry)."""
+        if attempt != 1:
+            return
+        ahead = " (ahead, while the current cell is checked)" if self.up - {cell.id} else ""
+        self.write(f"[harness] booting  {cell.id}{ahead}")
 
-    def booting_ahead(self, cell: str) -> None:
-        self.write(f"[harness] booting  {cell} (ahead, while the current cell is checked)")
+    def pytest_harness_runtime_ready(self, runtime: Any) -> None:
+        self.up.add(runtime.cell.id)
+
+    def pytest_harness_runtime_stopped(self, cell: Cell) -> None:
+        self.up.discard(cell.id)
 
     def record(self, data: Mapping[str, object]) -> None:
         cell = str(data["cell"])

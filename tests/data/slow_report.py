@@ -16,13 +16,13 @@ _real = harness.reports.builder.build_outcome
 _calls = 0
 
 
-def _announced(run_dir: Path) -> Any:
+def _announced(run_dir: Path, *args: Any, **kwargs: Any) -> Any:
     global _calls
     _calls += 1
     if _calls == 1:
         Path(os.environ["HARNESS_TEST_RENDERING"]).write_text(str(run_dir))
         time.sleep(2.0)
-    return _real(run_dir)
+    return _real(run_dir, *args, **kwargs)
 
 
 harness.reports.builder.build_outcome = _announced
