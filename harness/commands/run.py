@@ -82,9 +82,9 @@ class OutcomeCatcher:
         self.outcome: Any = None
 
     def pytest_unconfigure(self, config: Any) -> None:
-        from harness.plugin.main import OUTCOME_KEY
+        from harness.plugin.main import outcome_of
 
-        self.outcome = config.stash.get(OUTCOME_KEY, None)
+        self.outcome = outcome_of(config)
 
 
 def run_matrix(args: argparse.Namespace, extra: list[str]) -> int:

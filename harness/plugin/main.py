@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.config.options import add_options
-from harness.plugin.session import OUTCOME_KEY, RECORDER_NAME, SESSION_NAME, START_ERRORS, HarnessSession
+from harness.plugin.session import RECORDER_NAME, SESSION_NAME, START_ERRORS, HarnessSession
 
 if TYPE_CHECKING:
     from harness.boot.cellrun import RunningRuntime
     from harness.reports.builder import ReportOutcome
 
-__all__ = ["OUTCOME_KEY", "RECORDER_NAME", "SESSION_KEY", "SESSION_NAME", "START_ERRORS", "outcome_of", "session_of"]
+__all__ = ["RECORDER_NAME", "SESSION_KEY", "SESSION_NAME", "START_ERRORS", "outcome_of", "session_of"]
 
 SESSION_KEY = pytest.StashKey[HarnessSession]()
 MARKERS = {

@@ -46,7 +46,6 @@ RECORDER_NAME = "harness-recorder"
 START_ERRORS = (PREFLIGHT_REASON, "boot-crash:", "boot-timeout:")  # reasons of a cell whose runtime never came up
 # The rendered outcome, for `harness run` (harness/commands/run.py reads it when the session ends):
 # the same as main.outcome_of(config), kept until that command reads it through outcome_of.
-OUTCOME_KEY = pytest.StashKey["ReportOutcome"]()
 REFERENCE_CHECKS = frozenset({"logprob_parity", "accuracy"})  # checks that may need an accelerator reference
 
 
@@ -301,7 +300,6 @@ class HarnessSession:
             if session.exitstatus == pytest.ExitCode.OK:  # no verdict: never a green exit
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
-        session.config.stash[OUTCOME_KEY] = self.outcome
         session.exitstatus = gated_exit(session.exitstatus, self.outcome.verdict)
 
     def report_sections(self, data: ReportData) -> list[Section]:
