@@ -14,17 +14,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, final
 
 from harness.errors import ConfigError
 from harness.results import ResultRecord
 from harness.reports.drift import as_number
-from harness.reports.store import StoredRun, history_runs, load_run
+from harness.reports.store import StoredRun, history_runs, load_light
 
 RUN_COLUMNS = ("run_id", "run_started", "run_ended", "run_status")
 RECORD_COLUMNS = ("cell", "runtime", "device", "model", "offload", "dtype", "tp", "check", "status", "reason",
@@ -64,7 +65,7 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = METRIC_PREFIX) -> 
 
 
 def record_row(record: ResultRecord, run: StoredRun) -> dict[str, Any]:
-    """One record as a flat row: the run's id and times, the cell, the outcome, the flattened metrics."""
+    """One record as a flat row: the run's id and times, the cell, the outcome (metrics: ``flatten_metrics``)."""
     manifest = run.manifest
     version = (record.fingerprint or {}).get("version")
     row: dict[str, Any] = {"run_id": record.run_id or manifest.run_id, "run_started": manifest.started,
@@ -72,29 +73,41 @@ def record_row(record: ResultRecord, run: StoredRun) -> dict[str, Any]:
     row.update({name: getattr(record, name) for name in RECORD_COLUMNS if name != "runtime_version"})
     row["workarounds"] = ",".join(record.workarounds)
     row["runtime_version"] = str(version) if version not in (None, "") else None
-    row.update(flatten_metrics(record.metrics or {}))
     return row
 
 
-def build_table(runs: Sequence[StoredRun]) -> ExportTable:
-    """Every record of ``runs`` (in order) as rows; metric columns sorted after the fixed ones."""
-    rows = tuple(record_row(rec, run) for run in runs for rec in run.records)
-    metric_columns = sorted({key for row in rows for key in row if key.startswith(METRIC_PREFIX)})
-    return ExportTable((*RUN_COLUMNS, *RECORD_COLUMNS, *metric_columns), rows, len(runs),
-                       sum(len(run.skipped_lines) for run in runs))
+def build_table(runs: Iterable[StoredRun]) -> ExportTable:
+    """Every record of ``runs`` (in order) as rows; metric columns sorted after the fixed ones.
+
+    ``runs`` may be lazy: each run is read, turned into rows and let go before the next.
+    """
+    rows: list[dict[str, Any]] = []
+    metric_columns: set[str] = set()
+    count = skipped = 0
+    for run in runs:
+        for rec in run.records:
+            metrics = flatten_metrics(rec.metrics or {})
+            metric_columns.update(metrics)
+            rows.append({**record_row(rec, run), **metrics})
+        count, skipped = count + 1, skipped + len(run.skipped_lines)
+    return ExportTable((*RUN_COLUMNS, *RECORD_COLUMNS, *sorted(metric_columns)), tuple(rows), count, skipped)
 
 
-def runs_to_export(run_dir: Path, history: bool, history_dir: Path | None = None) -> list[StoredRun]:
-    """``run_dir`` alone, or with ``history``: every run of its history (oldest first), then ``run_dir``."""
-    current = load_run(run_dir)
+def runs_to_export(run_dir: Path, history: bool, history_dir: Path | None = None) -> Iterator[StoredRun]:
+    """``run_dir`` alone, or with ``history``: every run of its history (oldest first), then ``run_dir``.
+
+    Runs are read lazily and without ``details`` (the table has no column for them); a missing
+    run directory or history is refused here, before anything is read.
+    """
+    current = load_light(run_dir, tail=True)
     if not history:
-        return [current]
+        return iter([current])
     where = history_dir or run_dir.parent / "history"
     if not where.is_dir():
         raise ExportError(f"--history: no history directory {where}; runs are archived to RUN_DIR/../history "
                           "by `harness run`; pass --history-dir DIR, or drop --history to export this run only")
     refs = [r for r in history_runs(where, exclude=[run_dir]) if r.manifest.run_id != current.run_id]
-    return [*(load_run(ref.path) for ref in refs), current]
+    return itertools.chain((load_light(ref.path, tail=True) for ref in refs), [current])
 
 
 def write_csv(table: ExportTable, out: Path) -> None:
