@@ -61,8 +61,8 @@ def _add_export_parser(sub: Any) -> None:
                         "no history, an unknown format, pyarrow missing for parquet). The last line printed names the file.")
     ex.add_argument("dir", type=Path, help="run directory holding results.jsonl and manifest.json")
     ex.add_argument("--out", type=Path, required=True, metavar="FILE", help="table to write (replaced if it exists)")
-    ex.add_argument("--format", choices=("csv", "parquet"), default=None,
-                    help="default: from FILE's suffix (.csv, .parquet); parquet needs the 'parquet' extra (pyarrow)")
+    ex.add_argument("--format", default=None, metavar="csv|parquet", help="default: from FILE's suffix (.csv, "
+                    ".parquet); parquet needs the 'parquet' extra (pyarrow)")
     ex.add_argument("--history", action="store_true", help="also every run in the history, oldest first, one table "
                     "told apart by its run_id column")
     ex.add_argument("--history-dir", type=Path, default=None, metavar="DIR", help="past runs (default: DIR/../history)")

@@ -100,6 +100,8 @@ def test_no_results_and_unknown_suffix_are_usage_errors_that_say_the_fix(runs: P
     assert code == 2 and "no results.jsonl" in err
     code, _, err = _export(runs, tmp_path / "x.xlsx")
     assert code == 2 and "--format csv|parquet" in err and not (tmp_path / "x.xlsx").exists()
+    code, _, err = _export(runs, tmp_path / "x.csv", fmt="xlsx")
+    assert code == 2 and "'xlsx' is not known; choose one of: csv, parquet" in err
 
 
 def test_torn_lines_are_skipped_and_counted(runs: Path, tmp_path: Path):
