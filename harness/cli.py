@@ -1,10 +1,11 @@
-"""The `harness` command: run the matrix, render a report, merge shard runs, list workarounds, check portability,
-export / import golden references, bisect a regression."""
+"""The `harness` command: run the matrix, render a report, merge shard runs, export results as a table, list
+workarounds, check portability, export / import golden references, bisect a regression."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.bisect.cli import add_bisect_parser
 from harness.commands.golden import add_reference_parser
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="shard run directories")
     _report_options(mg)
     mg.set_defaults(func=_merge)
+    _add_export_parser(sub)
     wk = sub.add_parser("workarounds", help="list the named workarounds and what each changes")
     wk.set_defaults(func=_workarounds)
     pt = sub.add_parser("portability", add_help=False, help="statically check a runtime for accelerator-only imports "
@@ -51,6 +53,20 @@ def _parser() -> argparse.ArgumentParser:
     add_reference_parser(sub)
     add_bisect_parser(sub)
     return p
+
+
+def _add_export_parser(sub: Any) -> None:
+    ex = sub.add_parser("export", help="write a run's results (with --history, every stored run) as one CSV or "
+                        "Parquet table for dashboards", epilog="Exit status: 0 written, 2 bad inputs (no results in DIR, "
+                        "no history, an unknown format, pyarrow missing for parquet). The last line printed names the file.")
+    ex.add_argument("dir", type=Path, help="run directory holding results.jsonl and manifest.json")
+    ex.add_argument("--out", type=Path, required=True, metavar="FILE", help="table to write (replaced if it exists)")
+    ex.add_argument("--format", default=None, metavar="csv|parquet", help="default: from FILE's suffix (.csv, "
+                    ".parquet); parquet needs the 'parquet' extra (pyarrow)")
+    ex.add_argument("--history", action="store_true", help="also every run in the history, oldest first, one table "
+                    "told apart by its run_id column")
+    ex.add_argument("--history-dir", type=Path, default=None, metavar="DIR", help="past runs (default: DIR/../history)")
+    ex.set_defaults(func=_export)
 
 
 def _report_options(p: argparse.ArgumentParser) -> None:
@@ -80,6 +96,12 @@ def _merge(args: argparse.Namespace, _: list[str]) -> int:
     from harness.reports.commands import merge_command
 
     return merge_command(args.out, args.dirs, **_report_kwargs(args))
+
+
+def _export(args: argparse.Namespace, _: list[str]) -> int:
+    from harness.reports.export import export_command
+
+    return export_command(args.dir, args.out, fmt=args.format, history=args.history, history_dir=args.history_dir)
 
 
 def _portability(args: argparse.Namespace, rest: list[str]) -> int:

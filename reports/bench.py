@@ -2,6 +2,8 @@
 
     python -m harness.reports.bench --cells 2000 --runs 30 [--dir /tmp/bench]
 
+It also times ``harness export --history`` of the same runs to one CSV table.
+
 Records look like real ones (12 answers per accuracy result, 10 worst tensors per parity result,
 fingerprint, command), in ResultRecord's JSON form; ~3% of accuracy results fail at random.
 """
@@ -61,6 +63,14 @@ def timed_report(latest: Path) -> float:
     return time.perf_counter() - start
 
 
+def timed_export(latest: Path, out: Path) -> float:
+    """Wall seconds of ``harness export LATEST --history --out OUT`` (a CSV of every run)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "harness.cli", "export", str(latest), "--history", "--out", str(out)],
+                   check=False, capture_output=True)
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m harness.reports.bench", description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=2000)
@@ -75,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     cold2 = timed_report(latest)
     print(f"{args.cells} cells x 2 checks, {args.runs} runs: cold {min(cold, cold2):.2f} s, warm {warm:.2f} s "
           f"(harness report, wall clock; files in {root})")
+    table = root / "history.csv"
+    exported = timed_export(latest, table)
+    rows = sum(1 for _ in table.open()) - 1 if table.exists() else 0
+    print(f"export --history to CSV: {exported:.2f} s, {rows} rows (harness export, wall clock)")
     if args.dir is None:
         shutil.rmtree(root)
     return 0

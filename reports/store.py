@@ -116,36 +116,56 @@ def load_run(run_dir: Path) -> StoredRun:
     return StoredRun(run_dir, read_manifest(run_dir), loaded.records, loaded.skipped_lines, loaded.newer)
 
 
-def light_rows(results: Path) -> list[dict[str, Any]]:
+def light_rows(results: Path, tail: bool = False) -> list[dict[str, Any]]:
     """Each record of a results.jsonl as a mapping without its bulky fields (details, logs, fingerprint).
 
     Records written by ResultWriter put ``details`` after every field a summary or a diff needs,
     so only each line's head is copied and all heads are parsed in one go; a line that does not fit
     (another field order, a truncated last line) is parsed on its own, and skipped if it is broken.
+    ``tail``: keep the fields written after ``details`` too (``log_path`` to ``schema``: the
+    fingerprint, workarounds, attempt, flake); only ``details`` is left out.
     """
+    return [row for _, row in _numbered_rows(results, tail) if row is not None]
+
+
+def _numbered_rows(results: Path, tail: bool) -> list[tuple[int, dict[str, Any] | None]]:
+    """(line number, row) for each non-empty line; the row is None where the line is broken."""
     data = results.read_bytes()
     heads: list[bytes] = []
-    spans: list[tuple[int, int]] = []
-    pos, size = 0, len(data)
+    spans: list[tuple[int, int, int]] = []
+    pos, size, lineno = 0, len(data), 0
     while pos < size:
         end = data.find(b"\n", pos)
         end = size if end < 0 else end
+        lineno += 1
         if end > pos:
-            cut = data.find(b', "details": ', pos, end)
-            heads.append(data[pos:cut] + b"}" if cut > 0 else data[pos:end])
-            spans.append((pos, end))
+            heads.append(_head(data, pos, end, tail))
+            spans.append((lineno, pos, end))
         pos = end + 1
     try:
         rows = json.loads(b"[" + b",".join(heads) + b"]")
     except ValueError:
         rows = [_parse(h) for h in heads]
-    out = []
-    for (start, end), row in zip(spans, rows):
+    out: list[tuple[int, dict[str, Any] | None]] = []
+    for (n, start, end), row in zip(spans, rows):
         if not isinstance(row, dict) or "status" not in row:
             row = _parse(data[start:end])
-        if isinstance(row, dict):
-            out.append(row)
+        out.append((n, row if isinstance(row, dict) else None))
     return out
+
+
+def _head(data: bytes, pos: int, end: int, tail: bool) -> bytes:
+    """A line up to its ``details`` (closed with ``}``), or with ``tail`` that line without its ``details``.
+
+    A JSON string escapes its quotes, so ``, "details": `` appears unescaped only as a key.
+    """
+    cut = data.find(b', "details": ', pos, end)
+    if cut < 0:
+        return data[pos:end]
+    if not tail:
+        return data[pos:cut] + b"}"
+    rest = data.rfind(b', "log_path": ', cut, end)
+    return data[pos:cut] + data[rest:end] if rest > 0 else data[pos:end]
 
 
 def _parse(line: bytes) -> Any:
@@ -155,15 +175,18 @@ def _parse(line: bytes) -> Any:
         return None
 
 
-def load_light(run_dir: Path) -> StoredRun:
-    """A run's records without details, logs or fingerprints (enough for a diff); fast on big runs."""
+def load_light(run_dir: Path, tail: bool = False) -> StoredRun:
+    """A run's records without details, logs or fingerprints (enough for a diff); fast on big runs.
+
+    ``tail``: keep every field but ``details`` (see ``light_rows``).
+    """
     require_results(run_dir)
     records, bad = [], []
-    for i, row in enumerate(light_rows(run_dir / "results.jsonl"), start=1):
+    for lineno, row in _numbered_rows(run_dir / "results.jsonl", tail):
         try:
-            records.append(ResultRecord.from_stored(row))
+            records.append(ResultRecord.from_stored(row or {}))
         except (ValueError, TypeError):
-            bad.append(i)
+            bad.append(lineno)
     return StoredRun(run_dir, read_manifest(run_dir), tuple(records), tuple(bad))
 
 

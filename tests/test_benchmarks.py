@@ -225,6 +225,19 @@ def test_report_bench_renders_the_synthetic_history(monkeypatch: pytest.MonkeyPa
     assert got["command"] == "python -m harness.reports.bench --cells 3 --runs 2"
 
 
+def test_report_bench_exports_every_generated_run_as_one_table(tmp_path: Path) -> None:
+    import csv
+
+    from harness.reports.bench import generate, timed_export
+
+    latest = generate(tmp_path, cells=3, runs=3)
+    timed_export(latest, tmp_path / "history.csv")
+    with (tmp_path / "history.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 2 * 3  # cells x checks x runs
+    assert len({r["run_id"] for r in rows}) == 3 and {r["check"] for r in rows} == {"accuracy", "weight_parity"}
+
+
 def test_timing_plugin_is_inert_without_its_env_var(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BENCH_TIMING_DIR", raising=False)
     pytester.makepyfile("def test_x():\n    pass\n")

@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.results import RECORD_SCHEMA, ResultWriter, read_results
-from harness.reports.store import (find_baseline, history_runs, light_rows, load_run, matrix_key, matrix_options,
+from harness.reports.store import (find_baseline, history_runs, light_rows, load_light, load_run, matrix_key, matrix_options,
                            prune_history, read_manifest)
 from tests.reportruns import rec, write_run
 
@@ -54,6 +54,26 @@ def test_light_rows_drop_details_and_survive_any_field_order_and_a_torn_line(tmp
     rows = light_rows(path)
     assert [r["cell"] for r in rows] == ["hf-cpu-m-none", "hf-cpu-m-none"]
     assert "details" not in rows[0] and rows[1]["status"] == "pass"
+
+
+def test_light_rows_with_tail_keep_every_field_but_details(tmp_path):
+    path = tmp_path / "results.jsonl"
+    full = rec("hf-cpu-m-none", "accuracy", "fail", details={"answers": [{"got": ', "log_path": "x"'}]},
+               log_path="/logs/a.log", log_tail='Traceback\n, "details": ', fingerprint={"version": "5.0"},
+               workarounds=("w1",), attempt=2, flake="broken")
+    ResultWriter(path).write(full)
+    (row,) = light_rows(path, tail=True)
+    assert "details" not in row and row["log_tail"] == full.log_tail and row["fingerprint"] == {"version": "5.0"}
+    assert (row["workarounds"], row["attempt"], row["flake"], row["log_path"]) == (["w1"], 2, "broken", "/logs/a.log")
+    assert "attempt" not in light_rows(path)[0]  # without tail: the head only
+
+
+def test_load_light_counts_a_torn_line_by_its_line_number(tmp_path):
+    write_run(tmp_path, [rec("hf-cpu-m-none", "accuracy", "pass"), rec("hf-cpu-m-disk", "accuracy", "pass")])
+    with (tmp_path / "results.jsonl").open("a") as fh:
+        fh.write("\n" + '{"run_id": "r", "cell": "hf-cpu')  # a blank line, then a crash mid-write
+    run = load_light(tmp_path, tail=True)
+    assert [r.cell for r in run.records] == ["hf-cpu-m-none", "hf-cpu-m-disk"] and run.skipped_lines == (4,)
 
 
 def test_no_results_is_a_clear_error(tmp_path):
