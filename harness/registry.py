@@ -159,12 +159,15 @@ class Registry(Generic[T]):
         return iter(self.names())
 
     def _load(self, name: str, entry: str | importlib.metadata.EntryPoint) -> object:
+        """Import the entry's object (a class is instantiated when the registry asks so)."""
         source = self._sources[name]
         try:
             if isinstance(entry, str):
                 module, _, attr = entry.partition(":")
-                return getattr(importlib.import_module(module), attr)
-            return entry.load()
+                loaded = getattr(importlib.import_module(module), attr)
+            else:
+                loaded = entry.load()
+            return loaded() if self.instantiate and isinstance(loaded, type) else loaded
         except Exception as exc:
             if source.builtin:
                 raise
@@ -173,9 +176,7 @@ class Registry(Generic[T]):
                 f"fix that package or uninstall it (pip uninstall {source.distribution})") from exc
 
     def _checked(self, name: str, entry: Any, source: EntrySource) -> Any:
-        """``entry`` (instantiated if it is a class and the registry asks so) when it meets the Protocol."""
-        if self.instantiate and isinstance(entry, type):
-            entry = entry()
+        """``entry`` when it meets the Protocol."""
         if self.protocol is None:
             return entry
         missing = lacking(entry, self.protocol)

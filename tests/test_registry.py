@@ -82,6 +82,14 @@ def test_a_class_named_by_the_entry_point_is_instantiated(site, group) -> None:
     assert not isinstance(adapter, type) and adapter.launch.__self__ is adapter
 
 
+def test_a_class_that_cannot_be_instantiated_names_its_distribution(site, group) -> None:
+    module = f"needsargs_{group.replace('.', '_')}"
+    source = ADAPTER_SOURCE.format(name="foo") + "    def __init__(self, url): self.url = url\n"
+    install(site, "bar", group, {"foo": f"{module}:Adapter"}, {module: source.replace("ADAPTER = Adapter()\n", "")})
+    with pytest.raises(RegistryError, match=r"'foo' from package bar 1.0 .* failed to load: TypeError: .*url"):
+        runtimes(group).get("foo")
+
+
 def test_an_entry_that_lacks_protocol_members_is_refused_with_what_it_lacks(site, group) -> None:
     module = f"incomplete_{group.replace('.', '_')}"
     source = ADAPTER_SOURCE.format(name="foo").replace("    def launch(self, ctx): raise NotImplementedError\n", "")
