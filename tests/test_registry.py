@@ -111,8 +111,9 @@ def test_a_broken_entry_point_names_its_distribution_not_a_bare_import_error(sit
         registry.get("foo")
     assert not isinstance(err.value, ImportError) and isinstance(err.value.__cause__, ImportError)
     message = str(err.value)
-    assert message.startswith(f"runtime adapter 'foo' from package bar 1.0 (entry point {group}: foo = {module}:ADAPTER) "
-                              "failed to load: ModuleNotFoundError: No module named 'no_such_module_anywhere'")
+    assert message.startswith(f"runtime adapter 'foo' from package bar 1.0 (entry point {group}: "
+                              f"foo = {module}:ADAPTER) failed to load: ModuleNotFoundError: "
+                              "No module named 'no_such_module_anywhere'")
     assert message.endswith("fix that package or uninstall it (pip uninstall bar)")
 
 

@@ -1,9 +1,10 @@
-"""A third-party package adds a runtime adapter and a check by entry points, and they run in a matrix.
+"""A third-party package adds a runtime adapter, a check and a portability profile by entry points, and they run.
 
 tests/data/thirdparty is a real distribution (``harness-ext-demo``): its adapter ``hf_ext`` boots
 the transformers server under another name, its check ``repeatable_greedy`` asks for the same
-greedy completion twice. It is pip-installed into a scratch directory (no network) and a
-``harness run`` with that directory on PYTHONPATH runs one real cell of it.
+greedy completion twice, its portability profile ``demoserve`` names an NPU-only package. It is
+pip-installed into a scratch directory (no network) and a ``harness run`` with that directory on
+PYTHONPATH runs one real cell of it.
 """
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scratch = tmp_path_factory.mktemp("thirdparty")
     source = shutil.copytree(PACKAGE, scratch / "src")  # pip builds in the source tree: not in the checkout
     target = scratch / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                           "--quiet", "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir"]
+    done = subprocess.run([*pip, "--quiet", "--target", str(target), str(source)], capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return target
 
@@ -73,12 +75,27 @@ def test_the_verdict_counts_the_third_party_results(run) -> None:
     assert int(verdict[1]) == int(verdict[2]) == passed == 5  # four built-in checks and the third-party one
 
 
-def test_help_and_errors_name_the_installed_runtime(site: Path, tmp_path: Path) -> None:
+def test_an_unknown_runtime_is_answered_with_the_installed_one_among_the_known(site: Path, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(tmp_path / "run"),
                            "--runtimes", "nosuch", "--devices", "cpu", "--models", "tiny-llama"],
                           capture_output=True, text=True, timeout=300, env=with_site(site))
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
-    assert re.search(r"unknown runtime 'nosuch' in --runtimes; known: hf, sglang, vllm, hf_ext", done.stdout + done.stderr)
+    assert "unknown runtime 'nosuch' in --runtimes; known: hf, sglang, vllm, hf_ext" in done.stdout + done.stderr
+
+
+def test_the_installed_portability_profile_drives_harness_portability(site: Path, tmp_path: Path) -> None:
+    models = tmp_path / "src" / "demoserve" / "models"
+    models.mkdir(parents=True)
+    for init in (models.parent / "__init__.py", models / "__init__.py"):
+        init.write_text("")
+    (models / "npu_model.py").write_text("import torch_npu\n")  # the profile says: imports on npu only
+    portability = [sys.executable, "-m", "harness.cli", "portability"]
+    usage = subprocess.run([*portability, "--help"], capture_output=True, text=True, timeout=300, env=with_site(site))
+    assert "--runtime {sglang,vllm,demoserve}" in usage.stdout, usage.stdout[:1000]
+    done = subprocess.run([*portability, "--runtime", "demoserve", "--source", str(tmp_path / "src"), "--no-probe",
+                           "--format", "lines"], capture_output=True, text=True, timeout=300, env=with_site(site))
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "accel-import" in done.stdout and "torch_npu" in done.stdout and "npu_model.py" in done.stdout
 
 
 class _Client:
@@ -103,7 +120,8 @@ def test_the_demo_check_judges_what_the_runtime_answers(answers, text, status, r
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # not imported as a package: the registries of this process stay as they are
-    ctx = CheckContext(Cell("hf_ext", "cpu", "tiny-llama", "none"), card=None, checkpoint=Path("."),  # type: ignore[arg-type]
-                       client=_Client(*answers, text=text), weight_layout="")
+    cell = Cell("hf_ext", "cpu", "tiny-llama", "none")
+    ctx = CheckContext(cell, card=None, checkpoint=Path("."), client=_Client(*answers, text=text),  # type: ignore[arg-type]
+                       weight_layout="")
     result = module.RepeatableGreedyCheck().run(ctx)
     assert (result.status, reason in result.reason) == (status, True), result

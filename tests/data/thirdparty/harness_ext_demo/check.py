@@ -4,6 +4,8 @@ Declared as a class in the entry point; the harness instantiates it with no argu
 """
 from __future__ import annotations
 
+import itertools
+
 from harness.checks.base import CheckContext, CheckResult
 from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
@@ -24,7 +26,7 @@ class RepeatableGreedyCheck:
         metrics = {"tokens": len(first.token_ids)}
         details = {"prompt": PROMPT, "first": list(first.token_ids), "second": list(second.token_ids)}
         if first.token_ids != second.token_ids:
-            at = next(i for i, (a, b) in enumerate(zip(first.token_ids + (-1,), second.token_ids + (-2,))) if a != b)
+            at = next(i for i, (a, b) in enumerate(itertools.zip_longest(first.token_ids, second.token_ids)) if a != b)
             return CheckResult("fail", f"two greedy generations differ from token {at}", metrics, details)
         if not first.token_ids or not first.text.strip() or first.text.strip() == PROMPT:
             return CheckResult("fail", f"the answer {first.text!r} is empty or repeats the prompt", metrics, details)
