@@ -132,10 +132,7 @@ class Registry(Generic[T]):
         self._aliases.update({a: name for a in aliases})
 
     def get(self, name: str) -> T:
-        self._discover()
-        key = self._aliases.get(name, name)
-        if key not in self._entries:
-            raise UnknownEntryError(f"unknown {self.kind} {name!r}; {self.known}: {', '.join(self.names())}")
+        key = self._key(name)
         entry = self._entries[key]
         if isinstance(entry, (str, importlib.metadata.EntryPoint)):
             entry = self._checked(key, self._load(key, entry), self._sources[key])
@@ -143,9 +140,16 @@ class Registry(Generic[T]):
         return entry  # type: ignore[no-any-return]
 
     def source(self, name: str) -> EntrySource:
-        """Where the entry ``name`` (or the entry an alias names) comes from."""
-        self.get(name)
-        return self._sources[self._aliases.get(name, name)]
+        """Where the entry ``name`` (or the entry an alias names) comes from; nothing is imported."""
+        return self._sources[self._key(name)]
+
+    def _key(self, name: str) -> str:
+        """The entry's own name for ``name`` (an alias resolved), or an error listing the known ones."""
+        self._discover()
+        key = self._aliases.get(name, name)
+        if key not in self._entries:
+            raise UnknownEntryError(f"unknown {self.kind} {name!r}; {self.known}: {', '.join(self.names())}")
+        return key
 
     def names(self) -> list[str]:
         self._discover()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.checks import CHECKS
+from harness.config.options import add_options
 from harness.errors import ConfigError
 from harness.portability.profile import PROFILES, RuntimeProfile
 from harness.registry import Registry, RegistryError, UnknownEntryError, lacking, protocol_members
@@ -68,7 +69,7 @@ def test_an_installed_entry_is_listed_without_importing_it_and_loaded_on_lookup(
     install(site, "bar", group, {"foo": f"{module}:ADAPTER"}, {module: ADAPTER_SOURCE.format(name="foo")})
     registry = runtimes(group)
     assert registry.names() == ["hf", "foo"] and "foo" in registry
-    assert module not in sys.modules
+    assert registry.source("foo").distribution == "bar" and module not in sys.modules
     assert registry.get("foo").name == "foo" and module in sys.modules
     source = registry.source("foo")
     assert (source.distribution, source.version, source.group, source.builtin) == ("bar", "1.0", group, False)
@@ -204,3 +205,23 @@ def test_an_installed_portability_profile_is_validated_against_the_profile_class
     with pytest.raises(RegistryError, match="portability profile 'junk' from package npuserve-harness 1.0 .* lacks "
                                             "attribute 'name', .*with_overrides\\(\\).* which RuntimeProfile requires"):
         profiles.get("junk")
+
+
+class _HelpParser:
+    """Collects the help of each option, as pytest's parser would show it."""
+
+    def __init__(self) -> None:
+        self.help: dict[str, str] = {}
+
+    def getgroup(self, *_: object) -> _HelpParser:
+        return self
+
+    def addoption(self, *names: str, **kw: object) -> None:
+        self.help[names[0]] = str(kw.get("help", ""))
+
+
+def test_the_runtimes_option_lists_the_registry_s_names_when_given_them() -> None:
+    parser = _HelpParser()
+    add_options(parser, known_runtimes=RUNTIMES.names())
+    assert parser.help["--runtimes"] == f"comma list overriding the matrix (default: hf; known: {', '.join(RUNTIMES)})"
+    assert "known:" not in parser.help["--devices"]
