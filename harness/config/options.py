@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, final
 
@@ -26,12 +26,25 @@ _AXIS_OPTIONS = {"runtimes": "--runtimes", "devices": "--devices", "models": "--
                  "offload_modes": "--offload-modes", "dtypes": "--dtypes", "tp": "--tp"}
 
 
-def add_options(parser: Any) -> None:
-    """Register the harness's options on a pytest parser."""
+def axis_help(axis: str, known: Sequence[str] = (), lead: str = "comma list overriding the matrix") -> str:
+    """An axis option's help: its default and, when given, the names it takes (installed ones too).
+
+    >>> axis_help("runtimes", ["hf", "sglang", "vllm", "hf_ext"])
+    'comma list overriding the matrix (default: hf; known: hf, sglang, vllm, hf_ext)'
+    """
+    names = f"; known: {', '.join(known)}" if known else ""
+    return f"{lead} (default: {DEFAULTS[axis]}{names})"
+
+
+def add_options(parser: Any, *, known_runtimes: Sequence[str] = ()) -> None:
+    """Register the harness's options on a pytest parser.
+
+    ``known_runtimes``: the runtime registry's names (built-in and installed), listed in the help of --runtimes.
+    """
     group = parser.getgroup("harness", "LLM serving conformance matrix")
     group.addoption("--matrix", default=None, metavar="FILE", help="YAML matrix file (axes, runtime options, exclude/N/A rules)")
     for axis, opt in _AXIS_OPTIONS.items():
-        group.addoption(opt, default=None, help=f"comma list overriding the matrix (default: {DEFAULTS[axis]})")
+        group.addoption(opt, default=None, help=axis_help(axis, known_runtimes if axis == "runtimes" else ()))
     group.addoption("--cards", action="append", default=[], metavar="DIR",
                     help="also read the model cards (NAME.yaml) of DIR; a name already defined is refused (repeatable)")
     group.addoption("--model", action="append", default=[], metavar="NAME=PATH",

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from harness.portability.builds import MISSING_NAMES
+from harness.registry import Registry
 from harness.portability.platforms import PlatformSet, platform_set
 
 _CUDA = frozenset({"cuda"})
@@ -234,34 +235,6 @@ def _boolean(value: Any, where: str) -> bool:
     return value
 
 
-class ProfileRegistry:
-    """Runtime profiles by name; refuses duplicates, names the known ones on a miss."""
-
-    def __init__(self) -> None:
-        self._profiles: dict[str, RuntimeProfile] = {}
-
-    def register(self, profile: RuntimeProfile) -> RuntimeProfile:
-        """Add a profile under its name."""
-        if profile.name in self._profiles:
-            raise ValueError(f"portability profile {profile.name!r} is already registered")
-        self._profiles[profile.name] = profile
-        return profile
-
-    def get(self, name: str) -> RuntimeProfile:
-        """The profile called ``name``."""
-        try:
-            return self._profiles[name]
-        except KeyError:
-            raise KeyError(
-                f"no portability profile for runtime {name!r}; "
-                f"known runtimes: {', '.join(sorted(self._profiles))}"
-            ) from None
-
-    def names(self) -> tuple[str, ...]:
-        """Registered runtime names, sorted."""
-        return tuple(sorted(self._profiles))
-
-
 _SGLANG_OPTIONS = {
     "sglang.srt.layers.quantization": "a quantization method ({name})",
     "sglang.srt.layers.attention": "an attention backend ({name})",
@@ -298,8 +271,11 @@ _SGLANG_DIFFUSION_STARTS = (
 # a DiT, a text encoder and a VAE, and (0.5.8.post1) all DiTs but the base import the shared layers.
 _SGLANG_DIFFUSION_MODELS = tuple(f"sglang.multimodal_gen.runtime.models.{c}" for c in ("dits", "encoders", "vaes"))
 
-PROFILES = ProfileRegistry()
-PROFILES.register(RuntimeProfile(
+# Installed packages add profiles through the ``harness.portability_profiles`` entry-point group
+# (docs/extending.md); an unknown name is a KeyError too (UnknownEntryError), as it always was.
+PROFILES: Registry[RuntimeProfile] = Registry("portability profile", protocol=RuntimeProfile,
+                                              group="harness.portability_profiles", known="known runtimes")
+PROFILES.register("sglang", RuntimeProfile(
     name="sglang",
     distribution="sglang",
     packages=("sglang.srt.models", "sglang.srt.layers"),
@@ -316,7 +292,7 @@ PROFILES.register(RuntimeProfile(
     platform_pyprojects=_SGLANG_PYPROJECTS,
     distribution_imports=_DISTRIBUTION_IMPORTS,
 ))
-PROFILES.register(RuntimeProfile(
+PROFILES.register("vllm", RuntimeProfile(
     name="vllm",
     distribution="vllm",
     packages=("vllm.model_executor.models", "vllm.model_executor.layers"),

@@ -1,10 +1,14 @@
-"""Runtime adapters, one module each, behind one registry."""
+"""Runtime adapters, one module each, behind one registry.
+
+Installed packages add adapters through the ``harness.runtimes`` entry-point group (docs/extending.md).
+"""
 from __future__ import annotations
 
 from harness.registry import Registry
 from harness.runtimes.base import RuntimeAdapter
 
-RUNTIMES: Registry[RuntimeAdapter] = Registry("runtime")
+RUNTIMES: Registry[RuntimeAdapter] = Registry("runtime", protocol=RuntimeAdapter, group="harness.runtimes",
+                                                what="runtime adapter", instantiate=True)
 RUNTIMES.register("hf", "harness.runtimes.hf:ADAPTER", aliases=("transformers",))
 RUNTIMES.register("sglang", "harness.runtimes.sglang:ADAPTER")
 RUNTIMES.register("vllm", "harness.runtimes.vllm:ADAPTER", aliases=("vllm-cpu",))
