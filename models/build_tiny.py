@@ -27,8 +27,7 @@ try:
     import transformers
     import yaml
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GenerationConfig, PreTrainedConfig, PreTrainedModel
-    from transformers import PreTrainedTokenizerFast
+    from transformers import GenerationConfig, PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
 except ImportError as exc:  # pragma: no cover - depends on the interpreter running us
     sys.exit(
         f"build_tiny.py: cannot import {exc.name!r} in {sys.executable}: {exc}. "

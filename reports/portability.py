@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, final
 
 from harness.bisect.command import portability_command
-from harness.results import write_json_atomic
 from harness.reports.store import read_manifest
+from harness.results import write_json_atomic
 
 PORTABILITY_FILE = "portability.json"  # harness.portability.runfile.RUN_FILE
 RUN_SCHEMA = "harness.portability.run/1"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Literal, Mapping, get_args
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, get_args
 
 from harness.portability.platforms import ordered, platform_set
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from harness.portability.facts import ModuleFacts
 from harness.portability.platforms import ALL, PLATFORMS, PlatformSet

@@ -8,7 +8,7 @@ module and in every module that imports it by name.
 from __future__ import annotations
 
 import ast
-from typing import Mapping
+from collections.abc import Mapping
 
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.predicates import ConditionEvaluator

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
+import tomllib
 from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from collections.abc import Iterator
 
 SKIPPED_FIELDS = frozenset({
     "annotation", "returns", "type_comment", "type_params",  # handled apart, if evaluated at all

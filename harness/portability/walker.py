@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.portability.expressions import ExpressionWalker, Scope, selects
 from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
@@ -254,9 +255,7 @@ class FactWalker(ExpressionWalker):
 
 
 _STATEMENTS: dict[type, Callable[[Any, Any], None]] = {
-    **{kind: FactWalker.children for kind in (
-        ast.Expr, ast.Return, ast.AugAssign, ast.Delete, ast.Raise,
-    )},
+    **dict.fromkeys((ast.Expr, ast.Return, ast.AugAssign, ast.Delete, ast.Raise), FactWalker.children),
     ast.Assign: FactWalker._assign,
     ast.AnnAssign: FactWalker._annotated,
     ast.If: FactWalker._if,

@@ -24,10 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from harness import __version__
-from harness.numerics.layerdiff import LayerStates
-from harness.reference.store import ReferenceStore
 from harness.config.refspec import ReferenceSpec
+from harness.numerics.layerdiff import LayerStates
 from harness.numerics.tensors import widen
+from harness.reference.store import ReferenceStore
 
 LAYER_PATH = "/layer_states"
 POINTS_HEADER = "X-Layer-Points"  # hf_server.py spells the same name
