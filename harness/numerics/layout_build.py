@@ -135,7 +135,7 @@ def digest(tensor: np.ndarray, dtype: str) -> str:
     device): the first 8 bytes of sha256 over the contiguous bytes, as 16 hex digits. Hashed in
     place (no bytes copy); a bf16 tensor built from a bf16 checkpoint is hashed as stored."""
     data = np.ascontiguousarray(as_dtype(tensor, dtype))
-    return hashlib.sha256(memoryview(data).cast("B")).digest()[:8].hex()
+    return hashlib.sha256(data.data.cast("B")).digest()[:8].hex()
 
 
 def as_dtype(tensor: np.ndarray, dtype: str) -> np.ndarray:

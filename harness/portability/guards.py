@@ -33,7 +33,7 @@ def _truthy_returns(stmts: list[ast.stmt], ctx: PlatformSet, ev: ConditionEvalua
         if not ctx:
             break
         if isinstance(stmt, ast.Return):
-            return found | (NONE if _falsy(stmt.value) else ctx & ev.evaluate(stmt.value).may_true), NONE
+            return found | (NONE if stmt.value is None or _falsy(stmt.value) else ctx & ev.evaluate(stmt.value).may_true), NONE
         if isinstance(stmt, ast.Raise):
             return found, NONE
         if isinstance(stmt, ast.If):

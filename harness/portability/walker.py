@@ -12,7 +12,7 @@ from harness.portability.guards import flag_companions, predicate_functions
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
     Functions,
-    annotations,
+    annotation_nodes,
     catches_import_error,
     class_names,
     dotted_name,
@@ -180,7 +180,7 @@ class FactWalker(ExpressionWalker):
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for child in (*node.decorator_list, *node.args.defaults, *node.args.kw_defaults,
-                      *(() if self.lazy_annotations else annotations(node))):
+                      *(() if self.lazy_annotations else annotation_nodes(node))):
             if child is not None:
                 self.expr(child)
         in_class = self.scope.kind == "class"

@@ -52,7 +52,7 @@ class LayerStatesUnavailable(Exception):
 
 def fetch_layer_states(client: Any, prompts: Sequence[str], runtime: str, version: str = "") -> LayerStates:
     """The runtime's per-layer states of ``prompts``; LayerStatesUnavailable when it has no such endpoint."""
-    fetcher = getattr(client, "fetcher", None)
+    fetcher: Any = getattr(client, "fetcher", None)
     answer = fetcher.post_binary(LAYER_PATH, {"text": list(prompts)}) if hasattr(fetcher, "post_binary") else None
     if answer is None:
         why = UNAVAILABLE.get(runtime, f"it has no {LAYER_PATH} endpoint and no other way to them is known")
