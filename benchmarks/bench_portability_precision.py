@@ -21,8 +21,9 @@ import subprocess
 import sys
 import zipfile
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 

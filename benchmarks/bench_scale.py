@@ -43,21 +43,20 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.scale_limits import descendants, limits, raw_read_mb_s, rss_mb, tree_peak_mb  # noqa: E402
-from benchmarks.scale_reference import reference_time  # noqa: E402
-from benchmarks.scale_runtimes import (KNOWN, BenchRuntime, error_line, parse_pythons, remove_leftovers,  # noqa: E402
-                                       resolve)
-from harness.boot import cellrun  # noqa: E402
-from harness.config.cards import ModelCard, load_cards  # noqa: E402
-from harness.boot.shmsweep import held_by, shm_names  # noqa: E402
-from harness.config.catalog import adhoc_card  # noqa: E402
-from harness.checks import CHECKS, CheckContext  # noqa: E402
-from harness.runtimes.client import weight_digests  # noqa: E402
-from harness.numerics.digestmemo import DIGEST_DIR_ENV  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
-from harness.config.matrix import Cell  # noqa: E402
-from harness.reference.store import REFERENCE_DIR_ENV  # noqa: E402
-from harness.boot.xferdir import MODE_ENV  # noqa: E402
+from benchmarks.scale_limits import descendants, limits, raw_read_mb_s, rss_mb, tree_peak_mb
+from benchmarks.scale_reference import reference_time
+from benchmarks.scale_runtimes import KNOWN, BenchRuntime, error_line, parse_pythons, remove_leftovers, resolve
+from harness.boot import cellrun
+from harness.boot.shmsweep import held_by, shm_names
+from harness.boot.xferdir import MODE_ENV
+from harness.checks import CHECKS, CheckContext
+from harness.config.cards import ModelCard, load_cards
+from harness.config.catalog import adhoc_card
+from harness.config.matrix import Cell
+from harness.errors import HarnessError
+from harness.numerics.digestmemo import DIGEST_DIR_ENV
+from harness.reference.store import REFERENCE_DIR_ENV
+from harness.runtimes.client import weight_digests
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -148,7 +147,8 @@ def measure(runtime: BenchRuntime, card: ModelCard, dtype: str, ckpt: Path, out:
         case["passes"]["digest"]["runtime_checksums_s"] = checksums_s
     case.update(runtime=runtime.name, dtype=dtype, runs_s=[round(r[0], 4) for r in runs],
                 harness_peak_rss_mb=max(r[3] for r in runs),  # the worst run's, not the median's
-                runtime_processes=processes, shm_left_by_runtime=left, workarounds=list(runtime.workarounds), load_avg_1m=os.getloadavg()[0])
+                runtime_processes=processes, shm_left_by_runtime=left, workarounds=list(runtime.workarounds),
+                load_avg_1m=os.getloadavg()[0])
     return case
 
 
@@ -215,8 +215,9 @@ def show(case: dict[str, Any], lim: dict[str, float]) -> None:
     print(f"  coverage           {case['coverage']:.1%} (by value {case['coverage_by_value']:.1%}, by digest "
           f"{case['coverage_by_digest']:.1%}, not verified {case['coverage_not_verified']:.1%}) "
           f"({ok(case['coverage'] >= 1.0)} 100 %)")
+    largest_mb = max(case['largest_runtime_tensor_mb'], case['largest_checkpoint_tensor_mb'])
     print(f"  harness peak RSS   {case['harness_peak_rss_mb']:.0f} MB (before {case['harness_rss_before_mb']:.0f}); target "
-          f"{case['harness_rss_target_mb']:.0f} MB = 2 x {max(case['largest_runtime_tensor_mb'], case['largest_checkpoint_tensor_mb']):.0f} MB "
+          f"{case['harness_rss_target_mb']:.0f} MB = 2 x {largest_mb:.0f} MB "
           f"+ 300 ({ok(case['harness_peak_rss_mb'] <= case['harness_rss_target_mb'])})")
     print(f"  runtime peak RSS   {case['runtime_peak_rss_mb']:.0f} MB (model load included; sum of VmHWM over "
           f"{case['runtime_processes']} process{'es' if case['runtime_processes'] > 1 else ''})")

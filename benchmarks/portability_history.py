@@ -29,16 +29,17 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.portability.platforms import PLATFORMS, ordered, platform_set  # noqa: E402
-from harness.portability.profile import PROFILES  # noqa: E402
+from harness.portability.platforms import PLATFORMS, ordered, platform_set
+from harness.portability.profile import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_FILE = Path(__file__).resolve().parent / "portability_history_cases.yaml"

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.config.cards import ModelCard
 from harness.checks.logprob_parity import reference_request
+from harness.config.cards import ModelCard
 from harness.config.options import HarnessOptions
-from harness.reference.store import ReferenceStore, boot_and_generate, checkpoint_digest, obtain, reference_cell
-from harness.reference.memory import ReferenceRefused, estimate, preflight
 from harness.config.refspec import DEFAULT_REFERENCE
+from harness.reference.memory import ReferenceRefused, estimate, preflight
+from harness.reference.store import ReferenceStore, boot_and_generate, checkpoint_digest, obtain, reference_cell
 
 MB = 1e6
 

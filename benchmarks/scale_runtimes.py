@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import final
 
 from harness.boot import venvs
-from harness.config.options import HarnessOptions
 from harness.boot.shmsweep import in_shm, orphans_since, sweep
+from harness.config.options import HarnessOptions
 
 KNOWN = ("hf", "sglang")
 CPU_WORKAROUNDS: Mapping[str, tuple[str, ...]] = {"sglang": ("sglang-cpu-rotary-shim",)}
@@ -85,7 +85,7 @@ def error_line(log_tail: str, fallback: str) -> str:
     lines = [ln.strip() for ln in log_tail.splitlines() if ln.strip()]
     for line in reversed(lines):
         head = line.split(":", 1)[0]
-        if ":" in line and (head.endswith(("Error", "Exception")) or head.endswith("Killed")):
+        if ":" in line and head.endswith(("Error", "Exception", "Killed")):
             return line[:300]
     return fallback[:300]
 

@@ -27,8 +27,13 @@ try:
     import transformers
     import yaml
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GenerationConfig, PreTrainedConfig, PreTrainedModel
-    from transformers import PreTrainedTokenizerFast
+    from transformers import (
+        GenerationConfig,
+        GenerationMixin,
+        PreTrainedConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerFast,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the interpreter running us
     sys.exit(
         f"build_tiny.py: cannot import {exc.name!r} in {sys.executable}: {exc}. "
@@ -155,14 +160,16 @@ def model_config(arch: str, tokenizer: PreTrainedTokenizerFast) -> PreTrainedCon
             moe_intermediate_size=64, decoder_sparse_step=1, mlp_only_layers=[], norm_topk_prob=True,
         )
     if arch == "glm4_moe_lite":
+        # vLLM and SGLang read the upstream GLM-4.7-Flash keys, not mlp_layer_types; transformers' class does not
+        # declare them, so they go in as extra config.json keys.
+        upstream_keys: dict[str, Any] = {
+            "first_k_dense_replace": 1, "moe_layer_freq": 1, "topk_method": "noaux_tc", "scoring_func": "sigmoid",
+        }
         return transformers.Glm4MoeLiteConfig(
             **common, num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2,
             n_shared_experts=1, moe_intermediate_size=64, n_group=1, topk_group=1,
             kv_lora_rank=32, q_lora_rank=32, qk_nope_head_dim=32, qk_rope_head_dim=32,
-            v_head_dim=32, mlp_layer_types=["dense", "sparse"],
-            # vLLM and SGLang read the upstream GLM-4.7-Flash keys, not mlp_layer_types.
-            first_k_dense_replace=1, moe_layer_freq=1, topk_method="noaux_tc",
-            scoring_func="sigmoid",
+            v_head_dim=32, mlp_layer_types=["dense", "sparse"], **upstream_keys,
         )
     sys.exit(f"build_tiny.py: unknown --arch {arch!r}; choose one of {', '.join(ARCHES)}.")
 
@@ -253,6 +260,8 @@ def greedy_answers(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, facts: tuple[Fact, ...]
 ) -> list[dict[str, Any]]:
     """Greedy-decode each prompt on its own, as a serving runtime would receive it."""
+    if not isinstance(model, GenerationMixin):  # every *ForCausalLM class is one
+        raise TypeError(f"{type(model).__name__} cannot generate; build the model with AutoModelForCausalLM")
     answers = []
     with torch.no_grad():
         for fact in facts:
@@ -262,7 +271,7 @@ def greedy_answers(
                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             )
             new_ids = output[0, encoded["input_ids"].shape[1] :]
-            got = tokenizer.decode(new_ids, skip_special_tokens=True).strip()
+            got = str(tokenizer.decode(new_ids, skip_special_tokens=True)).strip()
             words = got.split()
             correct = bool(words) and words[0].rstrip(".,;:!?") == fact.answer
             answers.append({"prompt": fact.prompt, "expected": fact.answer, "got": got,

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, final
 
-from harness.results import ResultRecord
 from harness.redact import Redactor
+from harness.results import ResultRecord
 
 # Keys shown first, in this order, when a fingerprint has them (matched on the last dotted part).
 KEY_FIELDS = ("runtime", "version", "commit", "git_commit", "torch", "torch_npu", "cann", "driver", "devices",

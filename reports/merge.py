@@ -14,9 +14,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import archive_previous, new_run_id, MANIFEST_SCHEMA, RECORD_SCHEMA, ResultWriter, write_json_atomic
 from harness.reports.portability import merge_portability
 from harness.reports.store import RunStoreError, StoredRun, load_run, matrix_key
+from harness.results import (
+    MANIFEST_SCHEMA,
+    RECORD_SCHEMA,
+    ResultWriter,
+    archive_previous,
+    new_run_id,
+    write_json_atomic,
+)
 
 
 def merge_runs(out: Path, shard_dirs: Sequence[Path]) -> Path:
@@ -59,7 +66,7 @@ def merged_manifest(run_id: str, shards: Sequence[StoredRun]) -> dict[str, Any]:
         "versions": _merge_versions([r.get("versions") or {} for r in raw]),
         "devices": _merge_devices([r.get("devices") or {} for r in raw]),
         "shards": [{"run_id": m.run_id, "dir": str(s.path), "host": m.raw.get("host"), "status": m.status,
-                    "started": m.started, "ended": m.ended, "argv": list(m.argv or [])} for s, m in zip(shards, manifests)],
+                    "started": m.started, "ended": m.ended, "argv": list(m.argv or [])} for s, m in zip(shards, manifests, strict=True)],
     }
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, final
 
 from harness.bisect.command import portability_command
-from harness.results import write_json_atomic
 from harness.reports.store import read_manifest
+from harness.results import write_json_atomic
 
 PORTABILITY_FILE = "portability.json"  # harness.portability.runfile.RUN_FILE
 RUN_SCHEMA = "harness.portability.run/1"
@@ -119,9 +119,9 @@ def _runtime(name: str, entry: Mapping[str, Any]) -> RuntimePortability:
     severities = tuple((s, sum(1 for f in findings if f.get("status") != "suppressed" and _severity(f) == s))
                        for s in SEVERITIES)
     counts = {s: sum(1 for f in findings if f.get("status") == s) for s in ("new", "baselined", "suppressed")}
-    analysis = entry.get("analysis") if isinstance(entry.get("analysis"), Mapping) else {}
-    baseline = entry.get("baseline") if isinstance(entry.get("baseline"), Mapping) else {}
-    probe = entry.get("probe") if isinstance(entry.get("probe"), Mapping) else None
+    analysis = _mapping(entry.get("analysis")) or {}
+    baseline = _mapping(entry.get("baseline")) or {}
+    probe = _mapping(entry.get("probe"))
     analysed = f"{analysis.get('files', '?')} files analysed" + (
         f"; import probe: {probe.get('imported', '?')}/{probe.get('modules', '?')} modules imported" if probe else "; no import probe")
     return RuntimePortability(
@@ -154,6 +154,11 @@ def _finding(f: Mapping[str, Any], runtime: str, good: str | None, bad: Any) -> 
         str(f.get("when", "")), str(f.get("hint", "")),
         _severity(f), str(f.get("reach") or ""), bool(f.get("failing", True)), command,
     )
+
+
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    """``value`` when a record's field holds a mapping, else None (an old or hand-edited record)."""
+    return value if isinstance(value, Mapping) else None
 
 
 def _baseline_version(runtime: str, baseline: Mapping[str, Any]) -> str | None:

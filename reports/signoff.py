@@ -26,10 +26,10 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import Literal, final
 
-from harness.results import ResultRecord
 from harness.reports.coverage import Coverage
 from harness.reports.policy import CoverageRule, Policy, RequiredRule
 from harness.reports.waivers import Waiver
+from harness.results import ResultRecord
 
 Verdict = Literal["GO", "NO-GO"]
 FindingKind = Literal["fail", "error", "missing", "incomplete", "nothing-ran", "not-covered", "flaky", "config"]

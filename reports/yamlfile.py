@@ -17,7 +17,11 @@ class _SpecLoader(yaml.SafeLoader):
     """SafeLoader that keeps dates as text, so a bad date is reported by field, not as a crash."""
 
 
-_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+def _date_as_text(loader: _SpecLoader, node: yaml.ScalarNode) -> str:
+    return loader.construct_scalar(node)
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
 
 
 class SpecFileError(ConfigError):
@@ -76,7 +80,7 @@ def load_spec(path: Path, kind: str, example: str) -> SpecFile:
                             f"correct the YAML syntax; compare with {example}") from None
     finally:
         loader.dispose()
-    if not isinstance(data, Mapping):
+    if node is None or not isinstance(data, Mapping):  # an empty file has no node and no data
         raise SpecFileError(path, 1, kind, f"expected a YAML mapping at the top level, got {type(data).__name__}",
                             f"start from {example}")
     lines: dict[FieldPath, int] = {}
@@ -89,8 +93,9 @@ def _collect_lines(node: yaml.Node, where: FieldPath, out: dict[FieldPath, int])
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             name = key.value if isinstance(key, yaml.ScalarNode) else str(key.start_mark.line)
-            _collect_lines(value, (*where, name), out)
-            out[(*where, name)] = key.start_mark.line + 1
+            field = (*where, name)
+            _collect_lines(value, field, out)
+            out[field] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _collect_lines(item, (*where, i), out)

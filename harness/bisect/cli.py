@@ -17,8 +17,16 @@ from typing import Any
 from harness.bisect.envs import EnvSpec
 from harness.bisect.origins import Commits, Origin, Releases
 from harness.bisect.probes import CellProbe, PortabilityProbe, parse_cell_id
-from harness.bisect.refs import RUNTIME_DISTRIBUTIONS, BisectInputError, PipIndex, commits, distribution, is_checkout, \
-    refs_with_labels, releases
+from harness.bisect.refs import (
+    RUNTIME_DISTRIBUTIONS,
+    BisectInputError,
+    PipIndex,
+    commits,
+    distribution,
+    is_checkout,
+    refs_with_labels,
+    releases,
+)
 from harness.bisect.report import summary_lines
 from harness.bisect.runner import EXIT_INTERRUPTED, bisect, timed
 from harness.bisect.state import STATE_FILE, Identity, resume
@@ -46,7 +54,8 @@ def add_bisect_parser(sub: Any) -> None:
     what.add_argument("--portability", metavar="FINDING_KEY", help="a portability finding key, rule:path:symbol")
     p.add_argument("--check", action="append", default=[], metavar="NAME",
                    help="the failing check to run (repeatable; default: every check of the cell)")
-    p.add_argument("--good", required=True, metavar="REF", help="a version (0.5.9, sglang==0.5.9) or, with --source, a commit/tag that is good")
+    p.add_argument("--good", required=True, metavar="REF",
+                   help="a version (0.5.9, sglang==0.5.9) or, with --source, a commit/tag that is good")
     p.add_argument("--bad", required=True, metavar="REF", help="a newer version or commit that is bad")
     p.add_argument("--dist", metavar="NAME", help="distribution to install (default: the one the refs name, else the runtime's)")
     p.add_argument("--source", type=Path, metavar="DIR", help="a git checkout of the runtime: refs are its commits")

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import final
 
 from harness.bisect.refs import PipIndex
-from harness.errors import ConfigError
 from harness.boot.venvs import VenvRecipe, ensure_recipe, venv_root
+from harness.errors import ConfigError
 
 Log = Callable[[str], None]
 DONE_MARK = ".harness-complete"

@@ -11,7 +11,9 @@ from harness.bisect.envs import EnvSpec, Log, export_commit, fetch_release, pack
 class Origin(Protocol):
     """Turns a ref into an interpreter that runs it, or into its source tree."""
 
-    key: str
+    @property
+    def key(self) -> str:
+        """Names the origin in the bisect state, so a resume refuses another origin."""
 
     def python(self, ref: str, log: Log) -> Path:
         """An interpreter whose environment has this ref of the runtime (cached)."""

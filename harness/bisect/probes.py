@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, final
 
 from harness.bisect.refs import BisectInputError
-from harness.errors import PREFLIGHT_REASON
-from harness.config.matrix import DEVICES, DTYPE_SHORT, Cell
 from harness.boot.procgroup import stop_group
+from harness.config.matrix import DEVICES, DTYPE_SHORT, Cell
+from harness.errors import PREFLIGHT_REASON
 
 BOOT_CLASSES = ("boot-crash", "boot-timeout", PREFLIGHT_REASON.rstrip(":"))  # the cell never came up: skip
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130

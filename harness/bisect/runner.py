@@ -46,7 +46,7 @@ def bisect(state: BisectState, out: Path, judge: Judge, log: Log, *, verify_ends
     """
     ends = (state.refs[0], state.refs[-1]) if verify_ends else ()
     try:
-        for ref, said in zip(ends, ("good", "bad")):
+        for ref, said in zip(ends, ("good", "bad"), strict=False):
             if ref not in state.verdicts():
                 state = _record(state, ref, f"checking that the {said} ref {state.label(ref)} is {said}", out, judge, log)
         decision = decide(state.refs, state.verdicts())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal, Union, final, get_args
+from typing import Literal, final, get_args
 
 Verdict = Literal["good", "bad", "skip"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)
@@ -62,7 +62,7 @@ class Undecided:
     last_good: str | None = None
 
 
-Decision = Union[Next, Found, Undecided]
+Decision = Next | Found | Undecided
 
 
 def decide(refs: Sequence[str], verdicts: Mapping[str, str]) -> Decision:

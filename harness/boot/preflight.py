@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Literal, final
 
-from harness.errors import PREFLIGHT_REASON
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
+from harness.errors import PREFLIGHT_REASON
 from harness.runtimes.base import RuntimeNeeds
 
 PROBE_TIMEOUT_S = 120.0

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, HarnessError, RuntimeRequestError, RuntimeStartError
 from harness.config.refspec import DEFAULT_REFERENCE
+from harness.errors import ConfigError, HarnessError, RuntimeRequestError, RuntimeStartError
 
 
 def add_reference_parser(sub: Any) -> None:

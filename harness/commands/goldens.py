@@ -24,13 +24,22 @@ from typing import Any, final
 from harness import __version__
 from harness.config.cards import ModelCard
 from harness.config.catalog import load_catalog
-from harness.runtimes.client import Generation
-from harness.errors import ConfigError
 from harness.config.options import HarnessOptions
-from harness.reference.store import (GENERATION, ReferenceRequest, ReferenceStore, boot_and_generate,
-                               checkpoint_digest, generation_from_dict, now, obtain, reference_dir,
-                               reference_spec)
 from harness.config.refspec import ReferenceSpec
+from harness.errors import ConfigError
+from harness.reference.store import (
+    GENERATION,
+    ReferenceRequest,
+    ReferenceStore,
+    boot_and_generate,
+    checkpoint_digest,
+    generation_from_dict,
+    now,
+    obtain,
+    reference_dir,
+    reference_spec,
+)
+from harness.runtimes.client import Generation
 
 FORMAT = "llm-harness-golden"
 VERSION = 1
@@ -184,7 +193,7 @@ def mismatches(golden: Golden, local: LocalModel) -> list[str]:
 
 
 def _prompt_difference(golden: tuple[str, ...], card: tuple[str, ...], model: str) -> str:
-    first = next((i for i, (a, b) in enumerate(zip(golden, card)) if a != b), min(len(golden), len(card)))
+    first = next((i for i, (a, b) in enumerate(zip(golden, card, strict=False)) if a != b), min(len(golden), len(card)))
     at = (f"first at prompt {first}: golden {golden[first]!r}, card {card[first]!r}"
           if first < min(len(golden), len(card)) else f"the first {first} agree")
     return f"prompts differ: the golden has {len(golden)} prompts, the local card {model} asks {len(card)}; {at}"

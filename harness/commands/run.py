@@ -65,7 +65,8 @@ def plugin_options_help() -> str:
 
 def pytest_argv(args: argparse.Namespace, extra: list[str]) -> list[str]:
     """The pytest command line for a `harness run`."""
-    cmd = [str(SUITES), "-p", "no:cacheprovider", "-q", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--harness-out", str(args.out)]
+    cmd = [str(SUITES), "-p", "no:cacheprovider", "-q", "-rfE", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+           "--harness-out", str(args.out)]
     for opt in ("runtimes", "devices", "models", "offload_modes", "dtypes", "tp"):
         value = getattr(args, opt)
         if value is not None:

@@ -10,10 +10,9 @@ from typing import Any, final
 import yaml
 
 import harness.models
-
-from harness.errors import ConfigError
 from harness.config.pairedspec import KEYS as PAIRED_KEYS
 from harness.config.pairedspec import PairedSpec
+from harness.errors import ConfigError
 
 CARDS_DIR = Path(harness.models.__file__).resolve().parent / "cards"
 FACTS_DIR = Path(harness.models.__file__).resolve().parent / "facts"

@@ -27,9 +27,9 @@ from typing import Any, final
 
 import yaml
 
-from harness.errors import ConfigError
 from harness.config.matrix import Cell
 from harness.config.refspec import ReferenceSpec
+from harness.errors import ConfigError
 
 AXES = ("runtimes", "devices", "models", "offload_modes", "dtypes", "tp")
 FIELDS = set(AXES) | {"include", "runtime_options", "exclude", "na", "cards", "reference"}

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, final
 
 from harness.config.catalog import CatalogSpec
-from harness.errors import ConfigError
 from harness.config.matrix import DEVICES, parse_list
 from harness.config.matrixfile import MatrixFile, RuntimeOptions
+from harness.errors import ConfigError
 
 DEFAULT_OUT = Path("reports/latest")
 DEFAULTS = {
@@ -55,8 +55,10 @@ def add_options(parser: Any, *, known_runtimes: Sequence[str] = ()) -> None:
     group.addoption("--harness-out", default=None, help=f"directory for results.jsonl, manifest.json, index.html (default: {DEFAULT_OUT})")
     group.addoption("--runtime-python", action="append", default=[], metavar="NAME=PATH",
                     help="interpreter that launches runtime NAME (repeatable; env HARNESS_PYTHON_<NAME>)")
-    group.addoption("--boot-timeout", type=float, default=None, metavar="S", help="seconds a runtime may take to become ready (default: per runtime)")
-    group.addoption("--workaround", action="append", default=[], metavar="NAME", help="apply a named upstream workaround (see `harness workarounds`)")
+    group.addoption("--boot-timeout", type=float, default=None, metavar="S",
+                    help="seconds a runtime may take to become ready (default: per runtime)")
+    group.addoption("--workaround", action="append", default=[], metavar="NAME",
+                    help="apply a named upstream workaround (see `harness workarounds`)")
     group.addoption("--simulate-devices", default=None, metavar="KIND:N,...",
                     help="pretend these devices exist (e.g. npu:8); their cells run on the CPU and are marked simulated")
     group.addoption("--require-devices", default=None, metavar="KIND,...",
@@ -64,7 +66,8 @@ def add_options(parser: Any, *, known_runtimes: Sequence[str] = ()) -> None:
     group.addoption("--shard", default=None, metavar="I/N", help="run only shard I of N (1-based), balanced by past durations")
     group.addoption("--shard-durations", default=None, metavar="RESULTS",
                     help="results.jsonl of an earlier run, for balancing shards (default: the run directory's own)")
-    group.addoption("--lease-dir", default=None, metavar="DIR", help="directory of device and port lock files (default: /tmp/llm-harness-leases)")
+    group.addoption("--lease-dir", default=None, metavar="DIR",
+                    help="directory of device and port lock files (default: /tmp/llm-harness-leases)")
     group.addoption("--boot-ahead", type=int, default=1, metavar="N",
                     help="boot up to N next cells while the current one is checked, where a card (or the CPU) is free; "
                          "0 boots each cell only when it is needed (default: %(default)s; ignored under xdist)")

@@ -16,8 +16,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, final
 
-from harness.errors import ConfigError
 from harness.config.pairedstats import connor_pairs, exact_power
+from harness.errors import ConfigError
 
 KEYS = ("alpha", "min_detectable_drop", "power", "discordance")
 

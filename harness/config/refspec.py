@@ -11,8 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, final
 
-from harness.errors import ConfigError
 from harness.config.matrix import DEVICES, DTYPES, Cell
+from harness.errors import ConfigError
 
 FIELDS = ("runtime", "device", "dtype", "offload")
 

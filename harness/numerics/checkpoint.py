@@ -66,7 +66,7 @@ class Checkpoint:
         buf = into[:length] if into is not None and len(into) >= length else np.empty(length, np.uint8)
         with path.open("rb", buffering=0) as fh:
             fh.seek(offset)
-            got = fh.readinto(memoryview(buf))
+            got = fh.readinto(buf.data)
         if got != length:
             raise ConfigError(f"{path}:{name}: file ends after {got} of {length} bytes; the checkpoint is truncated")
         return buf.view(dtype).reshape(shape)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.numerics.checkpoint import Checkpoint
 from harness.errors import ConfigError
+from harness.numerics.checkpoint import Checkpoint
 
 DROP_BYTES = 64 << 20  # the most checkpoint bytes mapped in this process, besides the tensor being compared
 

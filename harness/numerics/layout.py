@@ -240,8 +240,8 @@ def _tp_shard(cut: _Cut, arg: Mapping[str, Any], mapped: Mapped, name: str, shap
 def _unpad(cut: _Cut, arg: Any, mapped: Mapped, name: str, shape: tuple[int, ...], ctx: CutContext) -> None:
     if cut.t.ndim != len(shape):
         return
-    keep = tuple(slice(0, min(n, s)) for n, s in zip(cut.t.shape, shape))
-    if all(k.stop == n for k, n in zip(keep, cut.t.shape)):
+    keep = tuple(slice(0, min(n, s)) for n, s in zip(cut.t.shape, shape, strict=True))
+    if all(k.stop == n for k, n in zip(keep, cut.t.shape, strict=True)):
         return
     pad_mask = np.ones(cut.t.shape, dtype=bool)
     pad_mask[keep] = False

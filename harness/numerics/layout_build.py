@@ -61,7 +61,7 @@ def build(members: Sequence[tuple[str, Mapped]], read: Callable[[str], np.ndarra
     ranks = {len(p.shape) for p in placements}
     if len(ranks) != 1:
         raise CannotBuild(f"{members[0][1].runtime_name}: its members give it {sorted(ranks)} dims")
-    shape = tuple(max(sizes) for sizes in zip(*(p.shape for p in placements)))
+    shape = tuple(max(sizes) for sizes in zip(*(p.shape for p in placements), strict=True))
     out: np.ndarray | None = None
     for p in placements:
         tensor = read(p.name)
@@ -77,7 +77,7 @@ def runtime_shape(members: Sequence[tuple[str, Mapped]], shape_of: Callable[[str
     shapes = {place(name, mapped, shape_of).shape for name, mapped in members}
     if len({len(s) for s in shapes}) != 1:
         raise CannotBuild(f"{members[0][1].runtime_name}: its members give it {sorted(len(s) for s in shapes)} dims")
-    return tuple(max(sizes) for sizes in zip(*shapes))
+    return tuple(max(sizes) for sizes in zip(*shapes, strict=True))
 
 
 def place(name: str, mapped: Mapped, shape_of: Callable[[str], tuple[int, ...]]) -> Placement:
@@ -135,7 +135,7 @@ def digest(tensor: np.ndarray, dtype: str) -> str:
     device): the first 8 bytes of sha256 over the contiguous bytes, as 16 hex digits. Hashed in
     place (no bytes copy); a bf16 tensor built from a bf16 checkpoint is hashed as stored."""
     data = np.ascontiguousarray(as_dtype(tensor, dtype))
-    return hashlib.sha256(memoryview(data).cast("B")).digest()[:8].hex()
+    return hashlib.sha256(data.data.cast("B")).digest()[:8].hex()
 
 
 def as_dtype(tensor: np.ndarray, dtype: str) -> np.ndarray:

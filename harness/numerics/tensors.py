@@ -10,6 +10,8 @@ bitwise comparison. The harness never holds a bf16 tensor widened as a whole.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 BF16 = np.dtype([("bf16", "<u2")])
@@ -18,7 +20,7 @@ _BY_NAME: dict[str, np.dtype] = {
     "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
     "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
 }
-_UNSIGNED = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
+_UNSIGNED: dict[int, np.dtype[Any]] = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4"), 8: np.dtype("<u8")}
 DTYPE_NAMES = tuple(_BY_NAME)
 
 

@@ -173,7 +173,7 @@ class TensorFetcher:
             raise RuntimeRequestError(self.cell_id, f"{path} {name!r}: a binary answer needs {SHAPE_HEADER} and "
                                                     f"Content-Length headers; got {dict(resp.getheaders())}")
         buf = np.empty(int(length), dtype=np.uint8)
-        view, got = memoryview(buf), 0
+        view, got = buf.data, 0
         while got < len(buf):
             n = resp.readinto(view[got:])
             if not n:

@@ -62,7 +62,7 @@ def _frames(exc, roots):
         name = frame.filename
         if name.startswith("<") or os.path.dirname(os.path.abspath(name)) == machinery:
             continue
-        last = "%s:%d" % (name, frame.lineno)
+        last = f"{name}:{frame.lineno}"
         if any(os.path.abspath(name).startswith(r) for r in roots):
             origin = last
     return last, origin

@@ -7,8 +7,8 @@ import concurrent.futures
 import dataclasses
 import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence
 
 from harness.portability.facts import ModuleFacts
 from harness.portability.finding import Finding
@@ -52,7 +52,7 @@ class Analysis:
     warnings: tuple[str, ...]
     import_reach: Mapping[str, PlatformSet] = dataclasses.field(default_factory=dict)
     markers: Mapping[str, Mapping[int, str]] = dataclasses.field(default_factory=dict)
-    ranker: Optional[Ranker] = None  # ranks findings found later (the import probe's)
+    ranker: Ranker | None = None  # ranks findings found later (the import probe's)
 
 
 def source_modules(root: Path, packages: Sequence[str]) -> list[SourceModule]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from typing import Mapping
+from collections.abc import Mapping
 
 from harness.portability.facts import ModuleFacts
 from harness.portability.platforms import ALL, NONE, PlatformSet
@@ -49,7 +49,7 @@ def owner_flags(facts: ModuleFacts) -> dict[str, frozenset[str]]:
         for method, names, owner in cls.method_flags:
             refs[f"{cls.qualname}.{method}"].append((names, owner))
     every = frozenset().union(*(n for sites in refs.values() for n, _ in sites))
-    safe = {name: every for name in refs}
+    safe = dict.fromkeys(refs, every)
     for _ in range(len(refs) + 1):
         changed = False
         for name, sites in refs.items():
@@ -104,7 +104,7 @@ def run_platforms(reach: Mapping[str, PlatformSet], owner: str | None, ctx: Plat
 def fixed_point(refs: dict[str, list]) -> dict[str, PlatformSet]:
     """The platforms that reach each name: the union over its call sites of the site's guard and
     the platforms that reach the site's owner, iterated until nothing changes."""
-    reach: dict[str, PlatformSet] = {name: NONE for name in refs}
+    reach: dict[str, PlatformSet] = dict.fromkeys(refs, NONE)
     for _ in range(len(refs) + 1):
         changed = False
         for name, sites in refs.items():

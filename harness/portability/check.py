@@ -44,7 +44,8 @@ class PortabilityOptions:
     @classmethod
     def create(cls, **values: Any) -> PortabilityOptions:
         """Validate values (runtime known, platform valid, limits positive) and build options."""
-        options = cls(**{k: tuple(v) if k in ("packages", "fail_on") else v for k, v in values.items()})
+        fields: dict[str, Any] = {k: tuple(v) if k in ("packages", "fail_on") else v for k, v in values.items()}
+        options = cls(**fields)
         bad = [s for s in options.fail_on if s not in SEVERITIES]
         if bad or not options.fail_on:
             raise ValueError(f"--fail-on takes severities from {list(SEVERITIES)}, got {list(options.fail_on)}; "

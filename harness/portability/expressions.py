@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from harness.portability.facts import AttrUse, ClassFacts, ImportSite, ModuleFacts
-from harness.portability.platforms import ALL, NONE, Condition, PlatformSet
 from harness.portability.guards import flags_tested
+from harness.portability.platforms import ALL, NONE, Condition, PlatformSet
 from harness.portability.predicates import ConditionEvaluator
 from harness.portability.syntax import fields, hasattr_guards, parameters
 
@@ -98,7 +99,7 @@ class ExpressionWalker:
     def leave(self, saved: tuple[Any, ...]) -> None:
         """Close the current scope, passing reads it does not bind to the enclosing one."""
         scope = self.scope
-        for name, value in zip(self._SAVED, saved):
+        for name, value in zip(self._SAVED, saved[:-1], strict=True):
             setattr(self, name, value)
         self.ev.self_attrs = saved[-1]
         self.ev.self_name = self.self_name
@@ -273,7 +274,7 @@ class ExpressionWalker:
 
     def _dict(self, node: ast.Dict) -> None:
         """``{"flashinfer": self._forward_flashinfer, ...}``: each value is chosen by its key."""
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is not None:
                 self.expr(key)
             outer = self.table_key
@@ -317,11 +318,9 @@ class ExpressionWalker:
 
 _EXPRESSIONS: dict[type, Callable[[Any, Any], None]] = {
     ast.Constant: lambda walker, node: None,
-    **{kind: ExpressionWalker.children for kind in (
-        ast.Subscript, ast.BinOp, ast.Compare, ast.UnaryOp, ast.Tuple, ast.List, ast.Set,
-        ast.Starred, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Await,
-        ast.NamedExpr, ast.Yield, ast.YieldFrom,
-    )},
+    **dict.fromkeys((ast.Subscript, ast.BinOp, ast.Compare, ast.UnaryOp, ast.Tuple, ast.List, ast.Set, ast.Starred,
+                     ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Await, ast.NamedExpr, ast.Yield, ast.YieldFrom),
+                    ExpressionWalker.children),
     ast.Dict: ExpressionWalker._dict,
     ast.Name: ExpressionWalker._name,
     ast.Attribute: ExpressionWalker._attribute,

@@ -73,8 +73,8 @@ class ClassFacts:
     methods: set[str] = dataclasses.field(default_factory=set)
     method_refs: list[Ref] = dataclasses.field(default_factory=list)
     # (method, names tested availability flags vouch for at the reference, enclosing method)
-    method_flags: list[tuple[str, frozenset[str], "str | None"]] = dataclasses.field(default_factory=list)
-    method_keys: list[tuple[str, "str | None"]] = dataclasses.field(default_factory=list)  # (method, table key)
+    method_flags: list[tuple[str, frozenset[str], str | None]] = dataclasses.field(default_factory=list)
+    method_keys: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)  # (method, table key)
     init_platforms: PlatformSet | None = None  # where __init__ can return; None without one
 
     def store(self, attr: str, ctx: PlatformSet) -> None:

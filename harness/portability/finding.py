@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Literal, Mapping, get_args
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, get_args
 
 from harness.portability.platforms import ordered, platform_set
 
@@ -86,7 +87,7 @@ class Finding:
         """This finding with its severity, how the platform reaches it, and the option it needs."""
         if severity not in SEVERITIES:
             raise ValueError(f"finding severity must be one of {list(SEVERITIES)}, got {severity!r}")
-        return dataclasses.replace(self, severity=severity, reach=reach, option=option)  # type: ignore[arg-type]
+        return dataclasses.replace(self, severity=severity, reach=reach, option=option)
 
     def suppress(self, reason: str) -> Finding:
         """This finding, marked suppressed with a reason."""

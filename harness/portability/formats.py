@@ -8,7 +8,8 @@ Both read the result record only (``build_result``), like the text rendering::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 Format = Literal["text", "lines", "github"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from harness.portability.facts import ModuleFacts
-from harness.portability.platforms import ALL, PLATFORMS, PlatformSet
+from harness.portability.platforms import ALL, PLATFORMS, Platform, PlatformSet
 
 # Where a module is imported on a platform, and through which importer (None for an entry).
 Reach = dict[str, dict[str, "str | None"]]
@@ -79,7 +79,7 @@ class ImportGraph:
         imports below one that raises on that platform (``stops``: they never run there).
         """
         found: Reach = collections.defaultdict(dict)
-        queue: collections.deque[tuple[str, str]] = collections.deque()
+        queue: collections.deque[tuple[str, Platform]] = collections.deque()
         for entry, platforms in sorted((self.starts if starts_only else self.entries).items()):
             for platform in PLATFORMS:
                 if platform in platforms:

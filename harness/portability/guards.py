@@ -8,7 +8,7 @@ module and in every module that imports it by name.
 from __future__ import annotations
 
 import ast
-from typing import Mapping
+from collections.abc import Mapping
 
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.predicates import ConditionEvaluator
@@ -33,7 +33,7 @@ def _truthy_returns(stmts: list[ast.stmt], ctx: PlatformSet, ev: ConditionEvalua
         if not ctx:
             break
         if isinstance(stmt, ast.Return):
-            return found | (NONE if _falsy(stmt.value) else ctx & ev.evaluate(stmt.value).may_true), NONE
+            return found | (NONE if stmt.value is None or _falsy(stmt.value) else ctx & ev.evaluate(stmt.value).may_true), NONE
         if isinstance(stmt, ast.Raise):
             return found, NONE
         if isinstance(stmt, ast.If):

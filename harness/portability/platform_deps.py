@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 
 from harness.portability.platforms import ALL, PLATFORMS, PlatformSet, ordered
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 _MAX_EXTRA_HOPS = 8  # sglang[srt_hip] -> sglang[runtime_common] -> ...
 
@@ -152,7 +157,7 @@ def _platform_sets(by_extra: Mapping[str, list[Requirement]], project: str, extr
             if not pending:
                 break
             seen.update(pending)
-            nested = []
+            nested: list[str] = []
             for requirement in (r for e in pending for r in by_extra.get(e, ())):
                 if normalise(requirement.name) == project:
                     nested.extend(normalise(e) for e in requirement.extras)

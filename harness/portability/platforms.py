@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Literal, get_args
+from collections.abc import Iterable
+from typing import Literal, get_args
 
 Platform = Literal["cuda", "rocm", "npu", "xpu", "cpu"]
 PLATFORMS: tuple[Platform, ...] = get_args(Platform)

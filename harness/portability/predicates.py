@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from harness.portability.platforms import ALL, Condition, PlatformSet
 from harness.portability.profile import RuntimeProfile
@@ -78,7 +78,7 @@ def split_name(name: str) -> list[str]:
 
 def _match(tokens: list[str], table: list[tuple[re.Pattern[str], PlatformSet]]) -> PlatformSet | None:
     """Platforms named by any token, or by two adjacent tokens joined (``deep``+``gemm``)."""
-    words = [*tokens, *(a + b for a, b in zip(tokens, tokens[1:]))]
+    words = [*tokens, *(a + b for a, b in zip(tokens, tokens[1:], strict=False))]
     found = [ps for word in words for rx, ps in table if rx.fullmatch(word)]
     return frozenset().union(*found) if found else None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from harness.portability.baseline import Baseline
 from harness.portability.finding import RULES, SEVERITIES, Finding

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from harness.portability.callers import function_reach, owner_flags, owner_reach, run_platforms, table_choices
 from harness.portability.facts import ClassFacts, ImportSite, ModuleFacts

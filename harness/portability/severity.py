@@ -9,6 +9,7 @@ a choice the user makes (a quantization method, an attention backend, a model). 
 from __future__ import annotations
 
 import dataclasses
+
 from harness.portability.graph import ImportEdge, ImportGraph, Reach, platforms_of
 from harness.portability.platforms import ALL, PlatformSet, ordered
 from harness.portability.profile import RuntimeProfile

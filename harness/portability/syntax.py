@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from collections.abc import Iterator
 
 SKIPPED_FIELDS = frozenset({
     "annotation", "returns", "type_comment", "type_params",  # handled apart, if evaluated at all
     "ctx", "op", "ops", "conversion", "simple", "kind",  # never hold expressions
 })
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
-_FIELD_CACHE: dict[type, tuple[str, ...]] = {}
+_FIELD_CACHE: dict[type[ast.AST], tuple[str, ...]] = {}
 Functions = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def fields(kind: type) -> tuple[str, ...]:
+def fields(kind: type[ast.AST]) -> tuple[str, ...]:
     """A node type's fields that can hold code to walk."""
     found = _FIELD_CACHE.get(kind)
     if found is None:
@@ -60,7 +60,7 @@ def parameters(args: ast.arguments) -> set[str]:
     return {a.arg for a in every if a is not None}
 
 
-def annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+def annotation_nodes(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
     """Parameter and return annotations of a function."""
     args = node.args
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.portability.expressions import ExpressionWalker, Scope, selects
 from harness.portability.facts import ClassFacts, ModuleFacts, NameUse
@@ -11,7 +12,7 @@ from harness.portability.guards import flag_companions, predicate_functions
 from harness.portability.platforms import ALL, NONE, PlatformSet
 from harness.portability.syntax import (
     Functions,
-    annotations,
+    annotation_nodes,
     catches_import_error,
     class_names,
     dotted_name,
@@ -179,7 +180,7 @@ class FactWalker(ExpressionWalker):
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         for child in (*node.decorator_list, *node.args.defaults, *node.args.kw_defaults,
-                      *(() if self.lazy_annotations else annotations(node))):
+                      *(() if self.lazy_annotations else annotation_nodes(node))):
             if child is not None:
                 self.expr(child)
         in_class = self.scope.kind == "class"
@@ -254,9 +255,7 @@ class FactWalker(ExpressionWalker):
 
 
 _STATEMENTS: dict[type, Callable[[Any, Any], None]] = {
-    **{kind: FactWalker.children for kind in (
-        ast.Expr, ast.Return, ast.AugAssign, ast.Delete, ast.Raise,
-    )},
+    **dict.fromkeys((ast.Expr, ast.Return, ast.AugAssign, ast.Delete, ast.Raise), FactWalker.children),
     ast.Assign: FactWalker._assign,
     ast.AnnAssign: FactWalker._annotated,
     ast.If: FactWalker._if,

@@ -24,10 +24,10 @@ from typing import Any, Literal
 import numpy as np
 
 from harness import __version__
-from harness.numerics.layerdiff import LayerStates
-from harness.reference.store import ReferenceStore
 from harness.config.refspec import ReferenceSpec
+from harness.numerics.layerdiff import LayerStates
 from harness.numerics.tensors import widen
+from harness.reference.store import ReferenceStore
 from harness.runtimes import RUNTIMES
 
 LAYER_PATH = "/layer_states"
@@ -41,7 +41,7 @@ class LayerStatesUnavailable(Exception):
 
 def fetch_layer_states(client: Any, prompts: Sequence[str], runtime: str, version: str = "") -> LayerStates:
     """The runtime's per-layer states of ``prompts``; LayerStatesUnavailable when it has no such endpoint."""
-    fetcher = getattr(client, "fetcher", None)
+    fetcher: Any = getattr(client, "fetcher", None)
     answer = fetcher.post_binary(LAYER_PATH, {"text": list(prompts)}) if hasattr(fetcher, "post_binary") else None
     if answer is None:
         known = RUNTIMES.get(runtime).capabilities.no_layer_states if runtime in RUNTIMES else ""

@@ -24,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import final
 
-from harness.numerics.checkpoint import Checkpoint
 from harness.boot.devices import DeviceInventory
-from harness.errors import ConfigError, PreflightError
 from harness.config.matrix import Cell
 from harness.config.refspec import ReferenceSpec
+from harness.errors import ConfigError, PreflightError
+from harness.numerics.checkpoint import Checkpoint
 
 TEST_MEMORY_ENV = "HARNESS_REFERENCE_MEMORY_AVAILABLE"
 RUNTIME_OVERHEAD = 512 * 2**20
