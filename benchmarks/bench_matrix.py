@@ -38,8 +38,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.packing import analyse, load_run  # noqa: E402
-from benchmarks.procmon import TreeSampler  # noqa: E402
+from benchmarks.packing import analyse, load_run
+from benchmarks.procmon import TreeSampler
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"

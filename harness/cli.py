@@ -9,8 +9,8 @@ from typing import Any
 
 from harness.bisect.cli import add_bisect_parser
 from harness.commands.golden import add_reference_parser
-from harness.config.options import DEFAULT_OUT
 from harness.commands.run import add_run_parser
+from harness.config.options import DEFAULT_OUT
 
 
 def main(argv: list[str] | None = None) -> int:

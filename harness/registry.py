@@ -129,7 +129,7 @@ class Registry(Generic[T]):
             target = self._checked(name, target, source)
         self._entries[name] = target
         self._sources[name] = source
-        self._aliases.update({a: name for a in aliases})
+        self._aliases.update(dict.fromkeys(aliases, name))
 
     def get(self, name: str) -> T:
         key = self._key(name)

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.results import ResultRecord, write_json_atomic
 from harness.reports.trends import CACHE_DIR
+from harness.results import ResultRecord, write_json_atomic
 
 ARGV = ["harness", "run", "--devices", "cpu,cuda,npu,rocm,xpu", "--models", "all"]
 

@@ -22,18 +22,35 @@ import jinja2
 from markupsafe import Markup
 
 from harness.errors import ConfigError
-from harness.reports.data import ReportData, assemble
+from harness.redact import Redactor
 from harness.reports.bisectrows import runtime_versions
+from harness.reports.data import ReportData, assemble
 from harness.reports.diff import diff_runs
 from harness.reports.environment import build_environment
 from harness.reports.policy import Policy
 from harness.reports.portability import read_portability
 from harness.reports.sections import Section, SectionSource, gather
-from harness.redact import Redactor
 from harness.reports.signoff import Finding, evaluate
-from harness.reports.store import (RunRef, StoredRun, find_baseline, history_runs, load_light, load_run, prune_history,
-                           read_manifest, require_results)
-from harness.reports.trends import CACHE_DIR, HistoryScan, RunSummary, build_trends, results_stamp, store_summary, summarize_records
+from harness.reports.store import (
+    RunRef,
+    StoredRun,
+    find_baseline,
+    history_runs,
+    load_light,
+    load_run,
+    prune_history,
+    read_manifest,
+    require_results,
+)
+from harness.reports.trends import (
+    CACHE_DIR,
+    HistoryScan,
+    RunSummary,
+    build_trends,
+    results_stamp,
+    store_summary,
+    summarize_records,
+)
 from harness.reports.waivers import load_waivers
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, final
 
-from harness.errors import PREFLIGHT_REASON
 from harness.config.matrix import DEVICES
+from harness.errors import PREFLIGHT_REASON
 from harness.results import ResultRecord
 
 CellState = Literal["ran", "simulated", "skipped", "na"]

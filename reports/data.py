@@ -12,18 +12,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, final
 
-from harness.config.matrix import DEVICES
 from harness.causes import CauseGroup, group_failures
-from harness.results import ResultRecord
+from harness.config.matrix import DEVICES
+from harness.redact import Redactor
 from harness.reports.diff import RunDiff
 from harness.reports.environment import Environment, build_environment
 from harness.reports.figures import Fact, check_of, facts, headline, number, seconds, warning_of
 from harness.reports.overview import Folded, Heatmap, RowLike, fold, heatmap
 from harness.reports.portability import PortabilitySection
-from harness.redact import Redactor
 from harness.reports.signoff import Finding, SignOff
 from harness.reports.store import StoredRun
 from harness.reports.trends import RunSummary, Trends
+from harness.results import ResultRecord
 
 STATUS_ORDER = ("error", "fail", "pass", "na", "skipped")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

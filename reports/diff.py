@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, final
 
 from harness.bisect.command import cell_command
-from harness.results import ResultRecord
 from harness.reports.drift import METRICS, Drift, Tolerance, compare, metric_values, tolerances
+from harness.results import ResultRecord
 
 ChangeKind = Literal["new-failure", "fixed", "still-failing", "coverage-lost"]
 CHANGE_KINDS: tuple[str, ...] = ("new-failure", "fixed", "still-failing", "coverage-lost")
@@ -56,7 +56,7 @@ class RunDiff:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in CHANGE_KINDS}
+        out = dict.fromkeys(CHANGE_KINDS, 0)
         for c in self.changes:
             out[c.kind] += 1
         return out

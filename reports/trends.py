@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, final
 
-from harness.results import ResultRecord
 from harness.reports.drift import as_number
 from harness.reports.store import light_rows
+from harness.results import ResultRecord
 
 CACHE_DIR = ".trend-cache"
 CACHE_VERSION = 1

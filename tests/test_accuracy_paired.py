@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import ModelCard
 from harness.checks import CHECKS, accuracy_paired
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext
-from harness.runtimes.client import Generation
-from harness.errors import RuntimeStartError
-from harness.config.matrix import Cell
+from harness.config.cards import ModelCard
 from harness.config.facts import load_facts
+from harness.config.matrix import Cell
+from harness.errors import RuntimeStartError
+from harness.runtimes.client import Generation
 
 CARD = ModelCard.from_mapping({"name": "tiny-llama", "architecture": "LlamaForCausalLM",
                                "source": {"builder": {"arch": "llama"}},

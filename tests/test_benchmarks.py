@@ -9,8 +9,21 @@ from pathlib import Path
 import pytest
 
 from benchmarks import bench_matrix
-from benchmarks.packing import (CellTime, RunFiles, TimingEvent, analyse, bounds, cell_times, check_compute, clip,
-                                device_slots, overhead, packing_bound, process_spans, union_length)
+from benchmarks.packing import (
+    CellTime,
+    RunFiles,
+    TimingEvent,
+    analyse,
+    bounds,
+    cell_times,
+    check_compute,
+    clip,
+    device_slots,
+    overhead,
+    packing_bound,
+    process_spans,
+    union_length,
+)
 from benchmarks.procmon import classify
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import AccuracySet, load_cards
 from harness.checks.accuracy import ask_sets, card_prompts, questions
+from harness.config.cards import AccuracySet, load_cards
 from harness.runtimes.client import Generation
 
 
@@ -65,7 +65,7 @@ def test_a_finished_row_stops_at_its_first_stop_token() -> None:
     assert hf_server._stop_ids(None) == frozenset() and hf_server._stop_ids(2) == frozenset({2})
 
 
-def _engine(hf_server, checkpoint: str, offload: str, max_batch: int, offload_dir: Path):  # noqa: ANN001, ANN202
+def _engine(hf_server, checkpoint: str, offload: str, max_batch: int, offload_dir: Path):
     return hf_server.Engine(hf_server.parse_args([
         "--model", checkpoint, "--port", "1", "--offload", offload, "--offload-dir", str(offload_dir),
         "--max-batch", str(max_batch)]))

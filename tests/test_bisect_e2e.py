@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.boot.lifecycle import processes_with_env
+from harness.cli import main
 from tests.bisectpkgs import FINDING_KEY, fake_sglang_wheel, toyrt_wheel
 
 TOYRT = {"1.0": "none", "1.1": "none", "1.2": "crash", "1.3": "none", "1.4": "scale_norm", "1.5": "scale_norm"}

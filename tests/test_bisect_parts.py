@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.bisectpkgs import toyrt_wheel
 from harness.bisect.envs import CandidateError, EnvSpec, _unpack, package_root
 from harness.bisect.origins import Commits
 from harness.bisect.probes import classify, parse_cell_id
 from harness.bisect.refs import BisectInputError, PipIndex, commits, distribution, releases, split_ref
 from harness.bisect.state import STATE_FILE, BisectState, Identity, Step, load, resume, save
-from harness.config.matrix import Cell
 from harness.boot.venvs import VenvRecipe, ensure_recipe
+from harness.config.matrix import Cell
+from tests.bisectpkgs import toyrt_wheel
 
 RUNTIMES = ("hf", "sglang", "vllm")
 IDENT = Identity("cell", "hf-cpu-tiny-llama-none", ("weight_parity",), "pypi:toyrt", "/py")

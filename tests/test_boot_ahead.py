@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.boot.bootahead import BootAhead, next_cells, run_order
-from harness.boot.lifecycle import processes_with_env
 from harness.boot.leases import overlaps
+from harness.boot.lifecycle import processes_with_env
 from harness.config.matrix import Cell
 from harness.plugin.scheduling import longest_first
 from tests.test_e2e_hf import harness_run, records

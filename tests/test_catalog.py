@@ -11,9 +11,9 @@ import pytest
 
 from harness.config.cards import CARDS_DIR, load_cards
 from harness.config.catalog import CatalogSpec, adhoc_card, load_catalog, parse_model_specs
-from harness.errors import ConfigError
 from harness.config.matrixfile import MatrixFile
 from harness.config.options import HarnessOptions, add_options
+from harness.errors import ConfigError
 from harness.plugin.plan import MODEL_GROUPS, build_plan, select_models
 
 

@@ -9,7 +9,14 @@ import pytest
 
 from harness.checks import CHECKS
 from harness.checks.base import CheckContext
-from harness.checks.meaning import EMPTY_ANSWERS, EMPTY_WEIGHTS, CellRule, CheckDefaults, WeightsUnreadable, first_reason
+from harness.checks.meaning import (
+    EMPTY_ANSWERS,
+    EMPTY_WEIGHTS,
+    CellRule,
+    CheckDefaults,
+    WeightsUnreadable,
+    first_reason,
+)
 from harness.checks.weight_parity import CHECK as WEIGHT_PARITY
 from harness.config.cards import ModelCard
 from harness.config.matrix import Cell

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.numerics.checkpoint import Checkpoint
 from harness.errors import ConfigError
+from harness.numerics.checkpoint import Checkpoint
 
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.htmlgrid import parse_report
 from harness.boot.lifecycle import processes_with_env
+from tests.htmlgrid import parse_report
 
 pytestmark = pytest.mark.e2e
 TINY = ("tiny-llama", "tiny-qwen2-moe", "tiny-glm4-moe-lite")

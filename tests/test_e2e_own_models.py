@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import CARDS_DIR, load_cards
 from harness.boot.cellrun import resolve_checkpoint
+from harness.config.cards import CARDS_DIR, load_cards
 
 pytestmark = pytest.mark.e2e
 CHECKS = ("accuracy", "weight_parity", "logprob_parity")

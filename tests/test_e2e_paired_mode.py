@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from harness.boot import cellrun
-from harness.config.cards import load_cards
+from harness.boot.lifecycle import processes_with_env
 from harness.checks import CHECKS
 from harness.checks.base import CheckContext
-from harness.boot.lifecycle import processes_with_env
+from harness.config.cards import load_cards
 from harness.config.matrix import Cell
 from harness.reference.store import FAULT_ENV, REFERENCE_DIR_ENV, default_options
-from harness.results import read_results
 from harness.reports.data import figure
+from harness.results import read_results
 from tests.htmlgrid import parse_report
 
 pytestmark = pytest.mark.e2e

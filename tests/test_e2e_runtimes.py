@@ -110,8 +110,8 @@ def test_sglang_moe_expert_cast_on_load_is_caught_by_digest_while_it_still_answe
     stays green, weight parity (by digest: this model class returns no values) names the tensor."""
     import numpy as np
 
-    from harness.config.cards import load_cards
     from harness.boot.cellrun import resolve_checkpoint
+    from harness.config.cards import load_cards
 
     card = load_cards()["tiny-qwen3-moe"]
     victim = "model.layers.1.mlp.experts.2.down_proj.weight"
@@ -134,12 +134,12 @@ def sglang_checks(tmp_path: Path, card, good: Path, change, checks: tuple[str, .
     import dataclasses
     import shutil
 
-    from harness.config.cards import PathSource
     from harness.boot.cellrun import boot, shutdown
     from harness.checks.run import run_check
-    from harness.numerics.checkpoint import Checkpoint
+    from harness.config.cards import PathSource
     from harness.config.matrix import Cell
     from harness.config.options import HarnessOptions
+    from harness.numerics.checkpoint import Checkpoint
     from tests.test_numerics_weight_parity import write_safetensors
 
     bad = tmp_path / "corrupted"
@@ -161,7 +161,7 @@ def sglang_checks(tmp_path: Path, card, good: Path, change, checks: tuple[str, .
         shutdown(rt)
 
 
-def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResult":  # noqa: F821
+def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> CheckResult:  # noqa: F821
     """Weight parity of real SGLang serving a corrupted copy of ``good`` (see sglang_checks)."""
     return sglang_checks(tmp_path, card, good, change, ("weight_parity",))["weight_parity"]
 
@@ -170,9 +170,8 @@ def sglang_weight_parity(tmp_path: Path, card, good: Path, change) -> "CheckResu
 def test_sglang_late_expert_and_wrong_second_half_are_named_by_digest(tmp_path):
     """A 128-expert Qwen3-MoE (no /get_weights_by_name): expert 100 of layer 1 scaled and the second
     half of layer 0's q_proj zeroed, both beyond the 64 rows a sample fetched, both named."""
-    from harness.config.cards import ModelCard
-    from harness.config.cards import load_cards
     from harness.boot.cellrun import resolve_checkpoint
+    from harness.config.cards import ModelCard, load_cards
 
     good = tmp_path / "moe128"
     zoo = resolve_checkpoint(load_cards()["tiny-llama"], sys.executable)  # its tokenizer
@@ -201,8 +200,8 @@ def test_sglang_llama_wrong_second_half_is_named_by_digest_and_sized_by_value(tm
     """tiny-llama answers /get_weights_by_name: the differing qkv_proj is fetched to size the error."""
     import numpy as np
 
-    from harness.config.cards import load_cards
     from harness.boot.cellrun import resolve_checkpoint
+    from harness.config.cards import load_cards
 
     card = load_cards()["tiny-llama"]
     good = resolve_checkpoint(card, sys.executable)

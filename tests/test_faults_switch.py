@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from harness.boot import cellrun
-from harness.config.cards import load_cards
 from harness.checks import CHECKS, CheckResult
-from harness.errors import RuntimeStartError
+from harness.config.cards import load_cards
 from harness.config.matrix import Cell
+from harness.errors import RuntimeStartError
 from harness.reference.store import FAULT_ENV, REFERENCE_DIR_ENV, default_options
 from harness.runtimes import hf_faults
 

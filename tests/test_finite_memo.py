@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config.cards import ModelCard
-from harness.numerics.checkpoint import Checkpoint
 from harness.checks import CHECKS, CheckContext
-from harness.numerics.finitememo import FiniteMemo
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
+from harness.numerics.checkpoint import Checkpoint
+from harness.numerics.finitememo import FiniteMemo
 from tests.test_numerics_weight_parity import FakeSGLang, write_safetensors
 
 

@@ -9,12 +9,12 @@ from html.parser import HTMLParser
 import pytest
 
 from harness.boot import cellrun
-from harness.config.cards import load_cards
 from harness.checks import CHECKS, CheckContext, CheckResult
+from harness.config.cards import load_cards
 from harness.config.matrix import Cell
 from harness.reference.store import FAULT_ENV, REFERENCE_DIR_ENV, default_options, reference_dir
-from harness.results import ResultRecord
 from harness.reports.builder import build_report
+from harness.results import ResultRecord
 from tests.htmlgrid import parse_report
 from tests.reportruns import write_run
 from tests.test_faults_switch import _env

@@ -12,8 +12,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(RUNTIME != "sglang", reason="n
 
 def test_sglang_names_the_layer_whose_attention_output_is_scaled(tmp_path, monkeypatch):
     from harness.boot import cellrun
-    from harness.config.cards import load_cards
     from harness.checks import CHECKS, CheckContext
+    from harness.config.cards import load_cards
     from harness.config.matrix import Cell
     from harness.reference.store import REFERENCE_DIR_ENV, default_options
 

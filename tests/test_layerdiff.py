@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.layer_divergence import LayerProbe
-from harness.errors import ConfigError
-from harness.numerics.layerdiff import LayerPoint, LayerStates, LayerTolerance, compare
-from harness.reference.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.config.options import parse_layer_diff
-from harness.reference.store import REFERENCE_DIR_ENV, default_options
 from harness.config.refspec import DEFAULT_REFERENCE, ReferenceSpec
+from harness.errors import ConfigError
+from harness.numerics.layerdiff import LayerPoint, LayerStates, LayerTolerance, compare
+from harness.reference.layerstates import LayerStateStore, LayerStatesUnavailable, fetch_layer_states, layer_key
+from harness.reference.store import REFERENCE_DIR_ENV, default_options
 
 POINTS = ("embeddings", "0:attention", "0:mlp", "0:layer", "1:attention", "1:moe", "1:layer", "final:norm")
 PROMPTS = ("a", "b")
@@ -183,7 +183,7 @@ def test_sglang_dump_passes_become_the_same_points_as_hf(tmp_path: Path):
     torch = pytest.importorskip("torch")
     from harness.runtimes import sglang_dump
 
-    def t(*rows: float) -> "torch.Tensor":
+    def t(*rows: float) -> torch.Tensor:
         return torch.tensor([[r] * 4 for r in rows], dtype=torch.float32)
 
     dump = {"model.embed_tokens": t(1, 2), "model.layers.0.input_layernorm": t(9, 9),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ReadinessTimeout, RuntimeStartError
 from harness.boot.lifecycle import LaunchSpec, ServerProcess, descendants, free_port, tail
+from harness.errors import ReadinessTimeout, RuntimeStartError
 
 FAKE = Path(__file__).with_name("data") / "fake_server.py"
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
 from harness.config.matrix import Cell, MatrixSpec, expand, parse_list
+from harness.errors import ConfigError
 
 
 def spec(**kw):

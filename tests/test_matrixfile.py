@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
 from harness.config.matrix import Cell
 from harness.config.matrixfile import MatrixFile
+from harness.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import load_cards
 from harness.checks import CHECKS
 from harness.checks.base import CheckContext
+from harness.config.cards import load_cards
 from harness.config.matrix import Cell
 from harness.config.matrixfile import MatrixFile, RuntimeOptions
 from harness.reference.store import default_options

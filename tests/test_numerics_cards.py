@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import DEFAULT_LOGPROB_THRESHOLDS, FACTS_DIR, AccuracySet, ModelCard, load_card, load_cards
 from harness.checks.accuracy import CHECK, questions
 from harness.checks.base import CheckContext
-from harness.runtimes.client import Generation
-from harness.errors import ConfigError
+from harness.config.cards import DEFAULT_LOGPROB_THRESHOLDS, FACTS_DIR, AccuracySet, ModelCard, load_card, load_cards
 from harness.config.facts import load_facts
 from harness.config.matrix import Cell
+from harness.errors import ConfigError
+from harness.runtimes.client import Generation
 
 BASE = {"name": "x", "architecture": "A", "source": {"path": "p"}}
 

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import DEFAULT_LOGPROB_THRESHOLDS, ModelCard
-from harness.checks import CHECKS
+from harness.checks import CHECKS, logprob_parity
 from harness.checks.base import CheckContext
-from harness.checks import logprob_parity
-from harness.runtimes.client import Generation
-from harness.config.matrix import Cell
 from harness.checks.parity import compare_generation, compare_generations
+from harness.config.cards import DEFAULT_LOGPROB_THRESHOLDS, ModelCard
+from harness.config.matrix import Cell
+from harness.runtimes.client import Generation
 
 FP32 = DEFAULT_LOGPROB_THRESHOLDS["float32"]
 

@@ -6,9 +6,15 @@ import time
 from pathlib import Path
 
 import harness
+from harness.reference.store import (
+    ReferenceRequest,
+    ReferenceStore,
+    checkpoint_digest,
+    obtain,
+    reference_cell,
+    reference_dir,
+)
 from harness.runtimes.client import Generation
-from harness.reference.store import (ReferenceRequest, ReferenceStore, checkpoint_digest, obtain, reference_cell,
-                               reference_dir)
 
 GEN = Generation("p", " Paris.", (5, 6), (-0.01, float("-inf")), (((5, -0.01), (7, -3.5)), ((6, float("-inf")),)))
 REQ = ReferenceRequest(("p",), 6, 5)
@@ -68,6 +74,6 @@ def test_concurrent_workers_compute_the_reference_once(tmp_path):
 
 def test_own_answers_fill_the_cache_when_the_cell_is_the_reference(tmp_path):
     store = ReferenceStore(tmp_path)
-    first = obtain(store, "m", "k" * 64, own=lambda: [GEN], compute=lambda: [])
-    again = obtain(store, "m", "k" * 64, own=lambda: [], compute=lambda: [])
+    first = obtain(store, "m", "k" * 64, own=lambda: [GEN], compute=list)
+    again = obtain(store, "m", "k" * 64, own=list, compute=list)
     assert (first.source, again.source) == ("self", "cache") and again.generations == (GEN,)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext
 from harness.checks.weight_parity import CHECK
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from tests.test_numerics_layout import checkpoint, sglang_rank0
 

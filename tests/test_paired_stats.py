@@ -6,9 +6,9 @@ import math
 import pytest
 
 from harness.config.cards import ModelCard
-from harness.errors import ConfigError
 from harness.config.pairedspec import PairedSpec
 from harness.config.pairedstats import binom_cdf, connor_pairs, critical_losses, exact_power, mcnemar_exact
+from harness.errors import ConfigError
 
 
 def test_exact_mcnemar_matches_fagerland_2013_worked_example():

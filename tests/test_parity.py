@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.config.cards import DEFAULT_TOLERANCES, Tolerance
 from harness.checks.parity import compare, worst_first
+from harness.config.cards import DEFAULT_TOLERANCES, Tolerance
 
 TOL = Tolerance(atol=1e-6, rtol=1e-5)
 

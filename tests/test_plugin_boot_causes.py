@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.boot.lifecycle import LaunchSpec, ServerProcess
 from harness.checks import CHECKS
 from harness.errors import RuntimeStartError
-from harness.boot.lifecycle import LaunchSpec, ServerProcess
 
 CAUSE = "ImportError: libcuda.so.1: cannot open shared object file: No such file or directory"
 

@@ -11,9 +11,21 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks.portability_history import (CASES_FILE, MECHANISMS, CheckRun, HistoryCase, evaluate, load_cases,
-                                            matches, release_source, render, reported_via_chain, run_history,
-                                            verify_case, why_missed)
+from benchmarks.portability_history import (
+    CASES_FILE,
+    MECHANISMS,
+    CheckRun,
+    HistoryCase,
+    evaluate,
+    load_cases,
+    matches,
+    release_source,
+    render,
+    reported_via_chain,
+    run_history,
+    verify_case,
+    why_missed,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "portability_history"
 TRIMMED_CASES = DATA / "cases.yaml"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.portability.runfile import check_runtime, record
-from harness.results import write_json_atomic
 from harness.reports.builder import ReportInputs, render_run
 from harness.reports.merge import merge_runs
+from harness.results import write_json_atomic
 from tests.reportruns import TODAY, rec, write_run
 from tests.test_portability_wiring_cli import fake_runtime
 

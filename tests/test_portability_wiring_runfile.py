@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from harness.portability.locate import RuntimeNotInstalled
-from harness.portability.runfile import (BASELINE_ENV, PROBE_ENV, SHIPPED_BASELINES, check_runtime, choose_baseline,
-                                         record, version_key)
+from harness.portability.runfile import (
+    BASELINE_ENV,
+    PROBE_ENV,
+    SHIPPED_BASELINES,
+    check_runtime,
+    choose_baseline,
+    record,
+    version_key,
+)
 from harness.results import write_json_atomic
 from tests.test_portability_wiring_cli import BAD_KEY, fake_runtime
 

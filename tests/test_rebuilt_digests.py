@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.numerics import layout_build
 from harness.checks import weight_digest
+from harness.numerics import layout_build
 from harness.numerics.digestmemo import DIGEST_DIR_ENV
 from tests.test_numerics_weight_parity import write_safetensors
 from tests.test_weight_digest_first import W2, SGLangServer, checkpoint, parity, sglang_state

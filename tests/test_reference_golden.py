@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.cards import ModelCard
-from harness.runtimes.client import Generation
-from harness.errors import ConfigError
 from harness.commands.goldens import Golden, LocalModel, mismatches, read, write
-from harness.reference.store import ReferenceRequest
+from harness.config.cards import ModelCard
 from harness.config.refspec import ReferenceSpec
+from harness.errors import ConfigError
+from harness.reference.store import ReferenceRequest
+from harness.runtimes.client import Generation
 
 GEN = Generation("p", " Paris.", (5, 6), (-0.01, float("-inf")), (((5, -0.01), (7, -3.5)), ((6, float("-inf")),)))
 REQ = ReferenceRequest(("The capital of France is", "Water freezes at"), 6, 5)

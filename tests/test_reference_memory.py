@@ -8,15 +8,22 @@ from pathlib import Path
 import pytest
 
 from harness.boot import cellrun
-from harness.config.cards import ModelCard
 from harness.checks import CHECKS
 from harness.checks.base import CheckContext
-from harness.errors import ConfigError
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
-from harness.reference.store import ReferenceStore, default_options, reference_dir
-from harness.reference.memory import (RUNTIME_OVERHEAD, TEST_MEMORY_ENV, ReferenceRefused, estimate, parse_bytes, preflight,
-                               size)
 from harness.config.refspec import ReferenceSpec
+from harness.errors import ConfigError
+from harness.reference.memory import (
+    RUNTIME_OVERHEAD,
+    TEST_MEMORY_ENV,
+    ReferenceRefused,
+    estimate,
+    parse_bytes,
+    preflight,
+    size,
+)
+from harness.reference.store import ReferenceStore, default_options, reference_dir
 
 MIB = 2**20
 

@@ -7,13 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.runtimes.client import Generation
-from harness.errors import ConfigError
 from harness.config.matrixfile import MatrixFile
-from harness.reference.store import (ReferenceRequest, ReferenceStore, default_options, obtain, origin, reference_cell,
-                               reference_spec)
 from harness.config.refspec import DEFAULT_REFERENCE, ReferenceSpec
+from harness.errors import ConfigError
+from harness.reference.store import (
+    ReferenceRequest,
+    ReferenceStore,
+    default_options,
+    obtain,
+    origin,
+    reference_cell,
+    reference_spec,
+)
 from harness.reports.builder import ReportInputs, render_run
+from harness.runtimes.client import Generation
 from tests.htmlgrid import parse_report
 from tests.reportruns import TODAY, rec, write_run
 
@@ -70,11 +77,11 @@ def test_an_entry_says_whether_it_was_computed_here_or_imported(tmp_path):
     first = obtain(store, "m", "k" * 64, own=None, compute=lambda: [GEN], spec=spec)
     assert (first.source, first.cell) == ("computed", "hf-cpu-m-none-bf16")
     assert first.origin == "computed here on hf-cpu bfloat16"
-    again = obtain(store, "m", "k" * 64, own=None, compute=lambda: [], spec=spec)
+    again = obtain(store, "m", "k" * 64, own=None, compute=list, spec=spec)
     assert (again.source, again.origin) == ("cache", "computed here on hf-cpu bfloat16")
     made = {"host": "gpu-7", "harness": "0.9.0", "created": "2026-01-05T10:00:00Z"}
     store.save("m", "g" * 64, [GEN], {"source": "golden", "producer": made})
-    golden = obtain(store, "m", "g" * 64, own=lambda: [], compute=lambda: [])
+    golden = obtain(store, "m", "g" * 64, own=list, compute=list)
     assert (golden.source, golden.origin) == ("golden", "golden imported from gpu-7 (harness 0.9.0, 2026-01-05)")
     assert golden.generations == (GEN,)
     elsewhere = origin({"source": "computed", "producer": {"host": platform.node() + "-other"}}, DEFAULT_REFERENCE)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.results import ResultRecord, ResultWriter, write_json_atomic
 from harness.reports.builder import build_report
+from harness.results import ResultRecord, ResultWriter, write_json_atomic
 from tests.htmlgrid import parse_report
 
 

@@ -7,10 +7,10 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.results import RECORD_SCHEMA
 from harness.reports.builder import ReportInputs, render_run
 from harness.reports.merge import merge_runs
 from harness.reports.store import load_run, matrix_key
+from harness.results import RECORD_SCHEMA
 from tests.htmlgrid import parse_report
 from tests.reportruns import ARGV, TODAY, rec, write_run
 

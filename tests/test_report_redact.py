@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.reports.builder import ReportInputs, render_run
 from harness.redact import MASK, Redactor, is_secret_name
+from harness.reports.builder import ReportInputs, render_run
 from tests.reportruns import TODAY, rec, write_run
 
 HF = "hf_abcdefghijklmnopqrstuvwxyz0123"

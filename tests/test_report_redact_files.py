@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from harness.errors import RuntimeStartError
 from harness.boot.lifecycle import LaunchSpec, ServerProcess, tail
+from harness.errors import RuntimeStartError
 from harness.redact import MASK, Redactor
 from harness.redact_files import redact_file, redact_tree
 

@@ -7,7 +7,6 @@ import pytest
 
 from harness.reports.builder import ReportInputs, render_run
 from harness.reports.sections import Section, gather
-
 from tests.reportruns import TODAY, rec, write_run
 
 

@@ -7,9 +7,18 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
+from harness.reports.store import (
+    find_baseline,
+    history_runs,
+    light_rows,
+    load_light,
+    load_run,
+    matrix_key,
+    matrix_options,
+    prune_history,
+    read_manifest,
+)
 from harness.results import RECORD_SCHEMA, ResultWriter, read_results
-from harness.reports.store import (find_baseline, history_runs, light_rows, load_light, load_run, matrix_key, matrix_options,
-                           prune_history, read_manifest)
 from tests.reportruns import rec, write_run
 
 V1_LINE = {"run_id": "old", "cell": "hf-cpu-m-none", "runtime": "hf", "device": "cpu", "model": "m", "offload": "none",

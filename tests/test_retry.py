@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import CHECKS
 from harness.boot.lifecycle import processes_with_env
+from harness.checks import CHECKS
 from harness.plugin.retry import classify, disagree
 
 ONE_CELL = ("--devices", "cpu", "--models", "tiny-llama", "--offload-modes", "none")

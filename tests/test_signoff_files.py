@@ -1,7 +1,6 @@
 """Bad policy and waivers files: one clear error naming the file, the line, the field and the fix."""
 from __future__ import annotations
 
-
 import pytest
 
 from harness.cli import main

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.plugin.verdict import gated_exit
 from harness.commands.run import plugin_options_help
+from harness.plugin.verdict import gated_exit
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config.cards import ModelCard
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.weight_parity import CHECK
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.runtimes.vllm import OpenAIClient
 from tests.test_numerics_weight_parity import write_safetensors

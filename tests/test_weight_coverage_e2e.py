@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from harness.boot import cellrun
-from harness.config.cards import ModelCard, load_cards
 from harness.checks import CHECKS, CheckContext, CheckResult
+from harness.config.cards import ModelCard, load_cards
 from harness.config.matrix import Cell
 from harness.reference.store import FAULT_ENV, default_options
-from harness.results import ResultRecord
 from harness.reports.data import figure
+from harness.results import ResultRecord
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config.cards import ModelCard
-from harness.numerics.checkpoint import Checkpoint
 from harness.checks.base import CheckContext
 from harness.checks.weight_parity import CHECK
+from harness.config.cards import ModelCard
+from harness.config.matrix import Cell
+from harness.numerics.checkpoint import Checkpoint
 from harness.numerics.layout import Layout
 from harness.numerics.layout_build import CannotBuild, as_dtype, build, digest, members_by_runtime
-from harness.config.matrix import Cell
 from tests.test_numerics_layout import checkpoint, sglang_rank0
 from tests.test_numerics_weight_parity import write_safetensors
 

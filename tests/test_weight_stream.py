@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.numerics import tensordiff
-from harness.config.cards import Tolerance
-from harness.numerics.checkpoint import Checkpoint
+from harness.checks.parity import compare
 from harness.checks.weight_coverage import CoverageTally, kind_of
 from harness.checks.weight_parity import stream_order
 from harness.checks.weight_stream import BoundedFetch, PassClock
+from harness.config.cards import Tolerance
+from harness.numerics import tensordiff
+from harness.numerics.checkpoint import Checkpoint
 from harness.numerics.layout import Layout
-from harness.checks.parity import compare
 from harness.numerics.tensors import BF16, bits, from_bytes, widen
 from harness.numerics.tensorwire import TensorFetcher
 from tests.test_checkpoint import write_safetensors

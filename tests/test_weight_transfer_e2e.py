@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from harness.boot import cellrun, xferdir
-from harness.config.cards import load_cards
 from harness.checks import CHECKS, CheckContext, CheckResult
-from harness.errors import RuntimeRequestError
+from harness.config.cards import load_cards
 from harness.config.matrix import Cell
-from harness.reference.store import FAULT_ENV, default_options
+from harness.errors import RuntimeRequestError
 from harness.numerics.tensorwire import PATH
+from harness.reference.store import FAULT_ENV, default_options
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(xferdir.fs_type(xferdir.SHM_ROOT) not in xferdir.TMPFS_TYPES,
                                                   reason="needs a tmpfs at /dev/shm")]

@@ -14,10 +14,10 @@ import pytest
 
 from harness.boot import xferdir
 from harness.errors import ConfigError
-from harness.runtimes.hf_region import RegionWriter
 from harness.numerics.tensors import from_bytes
 from harness.numerics.tensorshm import ALIGN, Region
 from harness.numerics.tensorwire import TensorFetcher
+from harness.runtimes.hf_region import RegionWriter
 from tests.test_weight_stream import _Server
 
 pytestmark = pytest.mark.skipif(xferdir.fs_type(xferdir.SHM_ROOT) not in xferdir.TMPFS_TYPES,

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from harness.boot import cellrun
-from harness.config.cards import ModelCard
 from harness.boot.devices import DeviceInventory
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
 

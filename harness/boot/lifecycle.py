@@ -11,12 +11,12 @@ from pathlib import Path
 
 import requests
 
+from harness.boot.shmsweep import held_by, held_inodes, in_shm, orphans_since, shm_names, sweep, with_inodes
 from harness.causes import root_cause
 from harness.errors import ReadinessTimeout, RuntimeStartError
-from harness.runtimes.base import LaunchSpec
-from harness.boot.shmsweep import held_by, held_inodes, in_shm, orphans_since, shm_names, sweep, with_inodes
 from harness.redact import Redactor
 from harness.redact_files import redact_file
+from harness.runtimes.base import LaunchSpec
 
 LOG_TAIL_LINES = 60
 POLL_S = 0.05  # readiness poll period: one cheap GET; a longer period is dead time after every boot

@@ -9,14 +9,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, final
 
-from harness.config.cards import AccuracySet, ModelCard
 from harness.checks import accuracy_paired
 from harness.checks.base import CheckContext, CheckResult
-from harness.checks.figure import Fact as Shown, Figure, as_number, number, percent
+from harness.checks.figure import Fact as Shown
+from harness.checks.figure import Figure, as_number, number, percent
 from harness.checks.meaning import EMPTY_ANSWERS, CheckDefaults
-from harness.runtimes.client import Generation, RuntimeClient
-from harness.errors import HarnessError
+from harness.config.cards import AccuracySet, ModelCard
 from harness.config.facts import Fact, load_facts
+from harness.errors import HarnessError
+from harness.runtimes.client import Generation, RuntimeClient
 
 
 def contains_answer(text: str, answer: str) -> bool:

@@ -10,14 +10,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.config.cards import AccuracySet, ModelCard
 from harness.checks.base import CheckContext
 from harness.checks.figure import Fact, number, percent, reference
-from harness.runtimes.client import Generation
-from harness.errors import HarnessError
+from harness.config.cards import AccuracySet, ModelCard
 from harness.config.pairedstats import mcnemar_exact
-from harness.reference.store import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
-                               checkpoint_digest, obtain, reference_cell, reference_dir, reference_spec)
+from harness.errors import HarnessError
+from harness.reference.store import (
+    Produced,
+    ReferenceAnswers,
+    ReferenceRequest,
+    ReferenceStore,
+    boot_and_generate,
+    checkpoint_digest,
+    obtain,
+    reference_cell,
+    reference_dir,
+    reference_spec,
+)
+from harness.runtimes.client import Generation
 
 LISTED = 20  # discordant prompts listed in the details (all of them are counted)
 

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, final
 
-from harness.config.cards import ModelCard
-from harness.runtimes.client import RuntimeClient
-from harness.config.matrix import Cell
-from harness.config.options import HarnessOptions
 from harness.checks.figure import Figure
 from harness.checks.meaning import NARule, capabilities
+from harness.config.cards import ModelCard
+from harness.config.matrix import Cell
+from harness.config.options import HarnessOptions
 from harness.runtimes.base import Capabilities
+from harness.runtimes.client import RuntimeClient
 
 CheckStatus = Literal["pass", "fail", "na"]
 

@@ -19,15 +19,21 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal, final, get_args
 
-from harness.config.cards import ModelCard
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
-from harness.errors import HarnessError, RuntimeRequestError
-from harness.numerics.layerdiff import LayerDivergence, LayerStates, compare
-from harness.reference.layerstates import LayerStatesUnavailable, LayerStateStore, fetch_layer_states, layer_key
+from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
-from harness.reference.store import checkpoint_digest, default_options, reference_dir, reference_spec, with_reference_runtime
+from harness.errors import HarnessError, RuntimeRequestError
+from harness.numerics.layerdiff import LayerDivergence, LayerStates, compare
+from harness.reference.layerstates import LayerStateStore, LayerStatesUnavailable, fetch_layer_states, layer_key
+from harness.reference.store import (
+    checkpoint_digest,
+    default_options,
+    reference_dir,
+    reference_spec,
+    with_reference_runtime,
+)
 from harness.registry import Registry
 
 LayerDiffMode = Literal["always", "on-failure", "never"]

@@ -13,15 +13,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.config.cards import LogprobThresholds, ModelCard
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.figure import Fact, Figure, number, percent, reference
-from harness.checks.meaning import EMPTY_ANSWERS, CheckDefaults
 from harness.checks.layer_divergence import LayerProbe
+from harness.checks.meaning import EMPTY_ANSWERS, CheckDefaults
 from harness.checks.parity import GenerationParity, PromptParity, compare_generations
-from harness.reference.store import (Produced, ReferenceAnswers, ReferenceRequest, ReferenceStore, boot_and_generate,
-                               checkpoint_digest, obtain, reference_cell, reference_dir, reference_spec)
+from harness.config.cards import LogprobThresholds, ModelCard
+from harness.reference.store import (
+    Produced,
+    ReferenceAnswers,
+    ReferenceRequest,
+    ReferenceStore,
+    boot_and_generate,
+    checkpoint_digest,
+    obtain,
+    reference_cell,
+    reference_dir,
+    reference_spec,
+)
 
 LISTED = 10
 

@@ -23,8 +23,8 @@ from typing import Any
 from harness.checks.base import CheckContext, CheckResult
 from harness.checks.figure import Fact, Figure, as_number, number, size
 from harness.checks.meaning import CheckDefaults
-from harness.config.matrix import Cell
 from harness.checks.modeevidence import ModeEvidence, read_evidence
+from harness.config.matrix import Cell
 from harness.results import read_results
 
 STORES = {"cpu": "cpu", "disk": "disk"}  # offload modes whose store the evidence names

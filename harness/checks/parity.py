@@ -8,8 +8,8 @@ from typing import final
 import numpy as np
 
 from harness.config.cards import LogprobThresholds, Tolerance
-from harness.runtimes.client import Generation
 from harness.numerics.tensordiff import figures
+from harness.runtimes.client import Generation
 
 
 @final

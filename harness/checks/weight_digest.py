@@ -25,12 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, final
 
-from harness.runtimes.base import WeightDigests
 from harness.numerics.checkpoint import Checkpoint
-from harness.runtimes.client import RuntimeClient, weight_digests
 from harness.numerics.layout import Layout, Mapped
 from harness.numerics.layout_build import CannotBuild, build, digest, members_by_runtime, runtime_shape
 from harness.numerics.rebuiltdigests import RebuiltDigests
+from harness.runtimes.base import WeightDigests
+from harness.runtimes.client import RuntimeClient, weight_digests
 
 _CANNOT = "cannot rebuild "  # an expected digest that is a reason instead
 SIZING_ELEMENTS = 1 << 24  # values fetched to size one differing tensor: 16M elements (64 MB in float32)

@@ -21,23 +21,23 @@ from typing import Any
 
 import numpy as np
 
+from harness.checks.base import CheckContext, CheckResult
 from harness.checks.figure import Figure
+from harness.checks.meaning import EMPTY_WEIGHTS, CheckDefaults, WeightsUnreadable
+from harness.checks.parity import TensorParity, compare, worst_first
+from harness.checks.weight_coverage import CoverageTally, kind_of
+from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows
+from harness.checks.weight_figure import weight_figure
+from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
 from harness.config.cards import Tolerance
 from harness.numerics.checkpoint import Checkpoint
 from harness.numerics.checkpointmap import CheckpointMap
 from harness.numerics.finitememo import FiniteMemo
-from harness.checks.base import CheckContext, CheckResult
-from harness.checks.weight_coverage import CoverageTally, kind_of
-from harness.checks.meaning import EMPTY_WEIGHTS, CheckDefaults, WeightsUnreadable
-from harness.checks.weight_digest import DigestParity, DigestPass, compare_digests, digests_first, sizing_rows
-from harness.checks.weight_figure import weight_figure
-from harness.checks.weight_stream import BoundedFetch, PassClock, ReadBuffer
-from harness.runtimes.base import WeightDigests
-from harness.runtimes.client import weight_digests
 from harness.numerics.layout import CutContext, Layout, LayoutUnavailable, Recovered, recover
 from harness.numerics.layout_build import members_by_runtime
-from harness.checks.parity import TensorParity, compare, worst_first
 from harness.numerics.tensorwire import end_transfer, transfer_stats
+from harness.runtimes.base import WeightDigests
+from harness.runtimes.client import weight_digests
 
 WORST_LISTED = 10
 

@@ -5,12 +5,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import final
 
+from harness.checks import CHECKS
 from harness.config.cards import ModelCard
 from harness.config.catalog import load_catalog
-from harness.checks import CHECKS
-from harness.errors import ConfigError
 from harness.config.matrix import Cell, MatrixSpec, PlannedCell, expand
 from harness.config.options import HarnessOptions
+from harness.errors import ConfigError
 from harness.runtimes import RUNTIMES, all_offload_modes
 
 MODEL_GROUPS = {"all": lambda c: True, "tiny": lambda c: c.embedded, "real": lambda c: not c.embedded}

@@ -12,12 +12,12 @@ import pytest
 
 from harness import __version__
 from harness.checks import CheckResult
+from harness.config.matrix import Cell
 from harness.errors import RuntimeRequestError, RuntimeStartError
 from harness.plugin.interrupts import sigint_after
-from harness.config.matrix import Cell
-from harness.results import archive_previous, new_run_id, MANIFEST_SCHEMA, ResultRecord, ResultWriter, write_json_atomic
 from harness.redact import Redactor
 from harness.redact_files import redact_tree
+from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, archive_previous, new_run_id, write_json_atomic
 
 RECORD_PROPERTY = "harness_record"
 RESULT_KEY = pytest.StashKey[CheckResult]()

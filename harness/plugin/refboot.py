@@ -15,11 +15,11 @@ check (``wait=False``) a card is taken only if one is free at once, else the che
 """
 from __future__ import annotations
 
-
 from harness.config.cards import ModelCard
-from harness.errors import HarnessError
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
+from harness.errors import HarnessError
+
 
 def needs_card(cell: Cell, card: ModelCard, options: HarnessOptions) -> bool:
     """The cell's logprob reference runs on an accelerator and is another cell than this one."""

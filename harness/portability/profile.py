@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from harness.portability.builds import MISSING_NAMES
-from harness.registry import Registry
 from harness.portability.platforms import PlatformSet, platform_set
+from harness.registry import Registry
 
 _CUDA = frozenset({"cuda"})
 _ROCM = frozenset({"rocm"})

@@ -19,11 +19,11 @@ import numpy as np
 
 import harness.runtimes
 from harness.config.cards import ModelCard
-from harness.numerics.layerdiff import LayerStates
-from harness.reference.layerstates import LayerStatesUnavailable
 from harness.config.matrix import Cell
 from harness.config.matrixfile import MatrixFile
 from harness.config.options import HarnessOptions
+from harness.numerics.layerdiff import LayerStates
+from harness.reference.layerstates import LayerStatesUnavailable
 
 CONVERTER = Path(harness.runtimes.__file__).with_name("sglang_dump.py")
 HOW = "a second boot of the cell with --debug-tensor-dump-output-folder"

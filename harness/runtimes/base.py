@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Protocol, final
 
 from harness.config.cards import ModelCard
-from harness.runtimes.client import RuntimeClient
 from harness.config.matrix import Cell
+from harness.runtimes.client import RuntimeClient
 
 # The env var that selects cards of each device kind, set from a lease (one runtime per card).
 VISIBLE_DEVICES_ENV = {

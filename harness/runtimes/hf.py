@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config.cards import ModelCard
-from harness.runtimes.client import NativeClient, RuntimeClient
 from harness.config.matrix import Cell
 from harness.runtimes.base import AdapterDefaults, Capabilities, LaunchContext, LaunchSpec, RuntimeNeeds
+from harness.runtimes.client import NativeClient, RuntimeClient
 
 SERVER_SCRIPT = Path(__file__).with_name("hf_server.py")
 

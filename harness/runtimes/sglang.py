@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.runtimes import workarounds
 from harness.config.cards import ModelCard
-from harness.runtimes.client import NativeClient, RuntimeClient
 from harness.config.matrix import Cell
+from harness.runtimes import workarounds
 from harness.runtimes.base import AdapterDefaults, Capabilities, LaunchContext, LaunchSpec, RuntimeNeeds, WeightDigests
+from harness.runtimes.client import NativeClient, RuntimeClient
 
 V2_MODES = ("cpu", "shm_cpu", "sharded_gpu", "meta")
 DEVICE_FLAG = {"cpu": "cpu", "cuda": "cuda", "rocm": "cuda", "npu": "npu", "xpu": "xpu"}

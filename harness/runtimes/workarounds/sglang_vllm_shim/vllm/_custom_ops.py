@@ -13,6 +13,7 @@ Only the first rot_dim elements of each head are rotated; the rest pass through.
 Returns None.
 """
 import os
+
 import torch
 
 CALLS = 0  # how often the op was actually invoked (SGLANG CPU path may never call it)
