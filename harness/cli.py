@@ -79,7 +79,7 @@ def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", type=int, default=None, metavar="N", help="keep only the newest N runs in the history")
 
 
-def _report_kwargs(args: argparse.Namespace) -> dict[str, object]:
+def _report_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("baseline", "policy", "waivers", "history", "keep")}
 
 

@@ -137,7 +137,7 @@ class Registry(Generic[T]):
         if isinstance(entry, (str, importlib.metadata.EntryPoint)):
             entry = self._checked(key, self._load(key, entry), self._sources[key])
             self._entries[key] = entry
-        return entry  # type: ignore[no-any-return]
+        return entry
 
     def source(self, name: str) -> EntrySource:
         """Where the entry ``name`` (or the entry an alias names) comes from; nothing is imported."""

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.reports.trends import CACHE_DIR
 from harness.results import ResultRecord, write_json_atomic
@@ -42,9 +43,11 @@ def generate(root: Path, cells: int, runs: int, seed: int = 1) -> Path:
         lines = []
         for model, device, offload, dtype, tp in ids:
             cell = f"hf-{device}-{model}-{offload}-{dtype}-tp{tp}"
-            common = dict(run_id=run_id, cell=cell, runtime="hf", device=device, model=model, offload=offload, dtype=dtype,
-                          tp=tp, boot_s=10 + rnd.random(), command=f"python hf_server.py --model /zoo/{model} --device {device}",
-                          fingerprint={"runtime": "hf", "version": "5.0", "versions": {"torch": "2.13"}}, log_path=f"/logs/{cell}.log")
+            common: dict[str, Any] = {
+                "run_id": run_id, "cell": cell, "runtime": "hf", "device": device, "model": model, "offload": offload,
+                "dtype": dtype, "tp": tp, "boot_s": 10 + rnd.random(),
+                "command": f"python hf_server.py --model /zoo/{model} --device {device}",
+                "fingerprint": {"runtime": "hf", "version": "5.0", "versions": {"torch": "2.13"}}, "log_path": f"/logs/{cell}.log"}
             bad = rnd.random() < 0.03
             lines.append(ResultRecord(check="accuracy", status="fail" if bad else "pass", reason="wrong-answer" if bad else "12/12",
                                       metrics={"correct": 6 if bad else 12, "total": 12, "pass_rate": 0.5 if bad else 1.0},

@@ -190,8 +190,9 @@ def build_data(inputs: ReportInputs | Path) -> tuple[ReportData, Redactor]:
             signoff = signoff.with_blocker(Finding("config", "", "", f"the report's configuration is invalid: {inputs.config_error}"))
         portability = read_portability(inputs.run_dir, run.manifest.run_id)
         if portability is not None and portability.failing:  # a new device-only import breaks a device: it blocks
-            signoff = signoff.with_blocker(Finding("portability", "", "", f"{portability.failing} new portability finding(s) that break a platform: "
-                                                   "see the Portability section; fix them or accept them into the baseline"))
+            signoff = signoff.with_blocker(Finding(
+                "portability", "", "", f"{portability.failing} new portability finding(s) that break a platform: "
+                "see the Portability section; fix them or accept them into the baseline"))
         past = scan.result()
     redactor = Redactor.from_sources(inputs.environ, run.manifest.raw, *(r.fingerprint for r in run.records))
     trends = build_trends([*past, _current_summary(run, cache_dir)])

@@ -348,7 +348,7 @@ def _check_drill(rec: ResultRecord, fig: str, change: str, waiver: str, history:
     key = f"{rec.cell}::{rec.check}"
     past = [h.statuses.get(key, "absent") for h in history]
     notable = rec.status in ("fail", "error") or bool(change) or bool(waiver)
-    strip = (*zip((h.run_id for h in history), past), ("this run", rec.status)) if notable else ()
+    strip = (*zip((h.run_id for h in history), past, strict=True), ("this run", rec.status)) if notable else ()
     return CheckDrill(rec.check, rec, fig, change, waiver, answers, tensors, unavailable, tables, tuple(strip),
                       _history_note(past, rec.status), facts(rec.check, rec.metrics or {}, d),
                       seconds(rec.duration_s) if rec.duration_s else "", omitted)

@@ -181,7 +181,7 @@ def _arrow_column(pa: Any, values: list[Any]) -> Any:
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
         return pa.array(values, pa.int64())
     numbers = [None if v is None else as_number(v) for v in values]
-    if present and all(n is not None for v, n in zip(values, numbers) if v is not None):
+    if present and all(n is not None for v, n in zip(values, numbers, strict=True) if v is not None):
         return pa.array(numbers, pa.float64())
     return pa.array([None if v is None else str(v) for v in values], pa.string())
 

@@ -147,7 +147,7 @@ def _numbered_rows(results: Path, tail: bool) -> list[tuple[int, dict[str, Any] 
     except ValueError:
         rows = [_parse(h) for h in heads]
     out: list[tuple[int, dict[str, Any] | None]] = []
-    for (n, start, end), row in zip(spans, rows):
+    for (n, start, end), row in zip(spans, rows, strict=True):
         if not isinstance(row, dict) or "status" not in row:
             row = _parse(data[start:end])
         out.append((n, row if isinstance(row, dict) else None))

@@ -101,13 +101,13 @@ def summarize(run_id: str, started: str, rows: Sequence[Mapping[str, Any]]) -> R
               "logprob_parity": ("logprob", "max_abs_delta")}
     boots: dict[str, float] = {}
     for r in rows:
-        status = r.get("status")
+        status = str(r.get("status"))
         counts[status] = counts.get(status, 0) + 1
         statuses[f"{r.get('cell')}::{r.get('check')}"] = status
         m = r.get("metrics")
         if status == "skipped" or status == "na" or not isinstance(m, Mapping):
             continue
-        want = wanted.get(r.get("check"))
+        want = wanted.get(str(r.get("check")))
         if want is not None and want[1] in m:
             _add(series[want[0]], m[want[1]])
         if "tokens_per_s" in m:
@@ -238,7 +238,7 @@ def _line(title: str, key: str, fmt: Callable[[float], str], runs: Sequence[RunS
     span = (hi - lo) or (abs(hi) or 1.0)
     lines: list[list[tuple[float, float]]] = [[]]
     points = []
-    for i, (r, v) in enumerate(zip(runs, values)):
+    for i, (r, v) in enumerate(zip(runs, values, strict=True)):
         if v is None or not math.isfinite(v):
             lines.append([])
             continue

@@ -19,7 +19,8 @@ def test_the_last_exception_line_of_a_traceback_is_the_cause():
 
 
 def test_the_last_of_several_exceptions_wins_and_dotted_names_are_kept():
-    log = "ValueError: first\nDuring handling of the above exception, another exception occurred:\ntorch.OutOfMemoryError: CUDA out of memory"
+    log = ("ValueError: first\nDuring handling of the above exception, another exception occurred:\n"
+           "torch.OutOfMemoryError: CUDA out of memory")
     assert root_cause(log) == "torch.OutOfMemoryError: CUDA out of memory"
 
 

@@ -16,7 +16,8 @@ EXPERT = "model.layers.1.mlp.experts.1"
 EXPECTED: dict[Scenario, tuple[tuple[str, str, str], str | None]] = {
     Scenario(QWEN, "moe_expert_transposed"): (("fail", "fail", "pass"), "model.layers.1.mlp.experts.gate_up_proj"),
     Scenario(QWEN, "moe_expert_transposed", offload="disk"): (("fail", "fail", "pass"), "model.layers.1.mlp.experts.gate_up_proj"),
-    Scenario(QWEN, "sglang_layout,moe_expert_transposed", layout="sglang"): (("fail", "fail", "pass"), "model.layers.1.mlp.experts.w13_weight"),
+    Scenario(QWEN, "sglang_layout,moe_expert_transposed", layout="sglang"): (
+        ("fail", "fail", "pass"), "model.layers.1.mlp.experts.w13_weight"),
     Scenario(QWEN, "sglang_layout", layout="sglang"): (("pass", "pass", "pass"), None),
     Scenario(GLM, "sglang_layout", layout="sglang"): (("pass", "pass", "pass"), None),
 }

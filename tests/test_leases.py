@@ -21,7 +21,8 @@ def hold(lease_dir: str, events: str, name: str, count: int, seconds: float) -> 
 
 def test_many_processes_never_share_a_card(tmp_path):
     events = tmp_path / "events.jsonl"
-    procs = [mp.get_context("spawn").Process(target=hold, args=(str(tmp_path / "l"), str(events), f"cell{i}", 1 + i % 2, 0.2)) for i in range(8)]
+    spawn = mp.get_context("spawn")
+    procs = [spawn.Process(target=hold, args=(str(tmp_path / "l"), str(events), f"cell{i}", 1 + i % 2, 0.2)) for i in range(8)]
     for p in procs:
         p.start()
     for p in procs:

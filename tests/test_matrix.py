@@ -7,9 +7,9 @@ from harness.errors import ConfigError
 
 
 def spec(**kw):
-    base = dict(runtimes=["hf"], devices=["cpu", "npu"], models=["tiny-llama"], offload_modes=["none", "cpu", "disk"],
-                known_runtimes=["hf", "sglang"], known_models=["tiny-llama", "tiny-qwen2-moe"],
-                known_offload_modes=["none", "cpu", "disk", "meta"])
+    base = {"runtimes": ["hf"], "devices": ["cpu", "npu"], "models": ["tiny-llama"], "offload_modes": ["none", "cpu", "disk"],
+                "known_runtimes": ["hf", "sglang"], "known_models": ["tiny-llama", "tiny-qwen2-moe"],
+                "known_offload_modes": ["none", "cpu", "disk", "meta"]}
     base.update(kw)
     return MatrixSpec.build(**base)
 

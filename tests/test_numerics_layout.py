@@ -41,7 +41,7 @@ def sglang_rank0(ckpt: dict[str, np.ndarray], tp: int) -> dict[str, np.ndarray]:
     """What rank 0 of SGLang holds (written from SGLang's weight loaders, not from the rules)."""
     part = lambda t: t[: t.shape[0] // tp]  # noqa: E731  (column-parallel shard of rank 0)
     a, m, x = "model.layers.0.self_attn", "model.layers.1.self_attn", "model.layers.1.mlp.experts"
-    out = {k: v for k, v in ckpt.items() if k.endswith("norm.weight") or k.endswith("mlp.gate.weight")}
+    out = {k: v for k, v in ckpt.items() if k.endswith(("norm.weight", "mlp.gate.weight"))}
     for kind in ("weight", "bias"):
         out[f"{a}.qkv_proj.{kind}"] = np.concatenate([part(ckpt[f"{a}.{p}_proj.{kind}"]) for p in "qkv"])
     out[f"{a}.o_proj.weight"] = ckpt[f"{a}.o_proj.weight"]  # all-gathered by get_weights_by_name

@@ -39,7 +39,8 @@ def test_boot_crashes_are_grouped_by_the_cause_read_from_the_log(matrix_suite, t
                                     "--runtime-python", f"hf={crashing_python}", "--harness-out", str(out), "-rfE")
     text = result.stdout.str()
     assert result.ret == 1
-    result.assert_outcomes(errors=2 * 2 * len(CHECKS.names()))  # 2 cells x every check, on the first boot and on the retry (counted, not hidden)
+    # 2 cells x every check, on the first boot and on the retry (counted, not hidden)
+    result.assert_outcomes(errors=2 * 2 * len(CHECKS.names()))
     recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["reason"] for r in recs} == {f"boot-crash: {CAUSE} (exit code 1)"}
     assert all("Traceback" in r["log_tail"] for r in recs)  # the evidence is kept in the results

@@ -94,5 +94,6 @@ def test_boot_time_is_compared_once_per_cell_when_a_policy_sets_its_tolerance():
 
 
 def test_nan_to_nan_is_not_drift():
-    d = diff([rec(A, "weight_parity", "pass", metrics={"max_abs": "nan"})], [rec(A, "weight_parity", "pass", metrics={"max_abs": math.nan})])
+    d = diff([rec(A, "weight_parity", "pass", metrics={"max_abs": "nan"})],
+             [rec(A, "weight_parity", "pass", metrics={"max_abs": math.nan})])
     assert d.drift == ()

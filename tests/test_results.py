@@ -9,8 +9,8 @@ from harness.results import ResultRecord, ResultWriter, read_results
 
 
 def rec(**kw) -> ResultRecord:
-    base = dict(run_id="r", cell="hf-cpu-m-none", runtime="hf", device="cpu", model="m", offload="none",
-                check="accuracy", status="pass")
+    base = {"run_id": "r", "cell": "hf-cpu-m-none", "runtime": "hf", "device": "cpu", "model": "m", "offload": "none",
+                "check": "accuracy", "status": "pass"}
     base.update(kw)
     return ResultRecord(**base)
 

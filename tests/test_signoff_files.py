@@ -56,7 +56,8 @@ tolerances:
     (GOOD_POLICY.replace("boot_s", "boot_time"), 7, "tolerances.boot_time", "unknown metric 'boot_time'"),
     (GOOD_POLICY.replace("{abs: 5}", "{abs: -1}"), 7, "tolerances.boot_s", "non-negative number, got -1"),
     (GOOD_POLICY + "require_complete: sometimes\n", 8, "require_complete", "expected true or false"),
-    (GOOD_POLICY.replace("required:\n  - cells: [\"*-npu-*\"]\n    checks: [accuracy]\n", "required: []\n"), 3, "required", "non-empty list"),
+    (GOOD_POLICY.replace("required:\n  - cells: [\"*-npu-*\"]\n    checks: [accuracy]\n", "required: []\n"),
+     3, "required", "non-empty list"),
 ])
 def test_bad_policies(tmp_path, text, line, field, problem):
     path = tmp_path / "policy.yaml"

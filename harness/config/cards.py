@@ -5,7 +5,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, final
+from typing import Any, cast, final
 
 import yaml
 
@@ -13,6 +13,7 @@ import harness.models
 from harness.config.pairedspec import KEYS as PAIRED_KEYS
 from harness.config.pairedspec import PairedSpec
 from harness.errors import ConfigError
+from harness.models.zoo import ARCHES, ZooArch
 
 CARDS_DIR = Path(harness.models.__file__).resolve().parent / "cards"
 FACTS_DIR = Path(harness.models.__file__).resolve().parent / "facts"
@@ -164,7 +165,7 @@ class AccuracySet:
 class BuilderSource:
     """A tiny model the project builds itself (models/build_tiny.py)."""
 
-    arch: str
+    arch: ZooArch
     facts: str
     seed: int = 0
 
@@ -329,9 +330,10 @@ def _req_str(data: Mapping[str, Any], key: str, where: str) -> str:
 def _source(data: Any, where: str) -> BuilderSource | PathSource:
     if isinstance(data, Mapping) and "builder" in data:
         b = data["builder"] or {}
-        if "arch" not in b:
-            raise ConfigError(f"{where}: source.builder needs 'arch' (llama, qwen2_moe, glm4_moe_lite)")
-        return BuilderSource(arch=str(b["arch"]), facts=str(b.get("facts", "world")), seed=int(b.get("seed", 0)))
+        arch = str(b.get("arch", ""))
+        if arch not in ARCHES:
+            raise ConfigError(f"{where}: source.builder needs 'arch', one of {', '.join(ARCHES)} (got {arch or 'none'})")
+        return BuilderSource(arch=cast(ZooArch, arch), facts=str(b.get("facts", "world")), seed=int(b.get("seed", 0)))
     if isinstance(data, Mapping) and "path" in data:
         return PathSource(path=str(data["path"]))
     raise ConfigError(

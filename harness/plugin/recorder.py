@@ -22,7 +22,7 @@ from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, archive
 RECORD_PROPERTY = "harness_record"
 RESULT_KEY = pytest.StashKey[CheckResult]()
 NA_KEY = pytest.StashKey[str]()
-RUNTIME_INFO_KEY = pytest.StashKey[dict]()
+RUNTIME_INFO_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def record_data(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> dict[str, Any] | None:
@@ -34,7 +34,8 @@ def record_data(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.T
     if report.when == "teardown" or (report.when == "setup" and report.passed):
         return None
     data: dict[str, Any] = {**cell.as_dict(), "cell": cell.id, "check": check, "duration_s": round(report.duration, 3)}
-    data.update(item.stash.get(RUNTIME_INFO_KEY, {}))
+    info: dict[str, Any] = item.stash.get(RUNTIME_INFO_KEY, {})
+    data.update(info)
     result = item.stash.get(RESULT_KEY, None)
     if report.skipped:
         na = item.stash.get(NA_KEY, None)

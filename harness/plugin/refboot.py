@@ -15,6 +15,8 @@ check (``wait=False``) a card is taken only if one is free at once, else the che
 """
 from __future__ import annotations
 
+import functools
+
 from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
@@ -53,7 +55,7 @@ def prepare(cell: Cell, card: ModelCard, options: HarnessOptions) -> str | None:
         store, keyed = _entries(card, options)
         for key, request in keyed:
             obtain(store, card.name, key, own=None, spec=reference_spec(options),
-                   compute=lambda r=request: boot_and_generate(card, options, r, wait_for_cards=True))
+                   compute=functools.partial(boot_and_generate, card, options, request, wait_for_cards=True))
     except (HarnessError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -43,9 +43,10 @@ class CellRetry:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report: pytest.TestReport = yield
         attempt = item.stash.get(ATTEMPT_KEY, 1)
-        for key, data in report.user_properties:
-            if key != RECORD_PROPERTY:
+        for key, value in report.user_properties:
+            if key != RECORD_PROPERTY or not isinstance(value, dict):
                 continue
+            data: dict[str, Any] = value
             data["attempt"] = attempt
             where = (data["cell"], data["check"])
             if attempt > 1:
@@ -72,7 +73,8 @@ class CellRetry:
         for i, item in enumerate(items):
             if worker is not None:  # an xdist worker reports only the item it believes is running
                 worker.item_index = item.session.items.index(item)
-            for key in (RESULT_KEY, RUNTIME_INFO_KEY):
+            stale: tuple[pytest.StashKey[Any], ...] = (RESULT_KEY, RUNTIME_INFO_KEY)
+            for key in stale:
                 if key in item.stash:
                     del item.stash[key]
             item.stash[ATTEMPT_KEY] = 2

@@ -80,7 +80,7 @@ def test_a_name_bound_under_a_platform_and_a_switch_is_unbound_on_that_platform_
 
 
 def test_an_import_inside_a_function_breaks_where_the_platforms_branch_runs_it(reach: Analysis) -> None:
-    (finding,) = [f for f in found(reach, "layers/norm.py", 38)]
+    (finding,) = list(found(reach, "layers/norm.py", 38))
     assert (finding.rule, finding.when, finding.severity, finding.platforms) == ("accel-import", "call", "breaks", ("npu",))
 
 
