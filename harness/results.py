@@ -191,3 +191,14 @@ def archive_previous(out_dir: Path) -> Path | None:
         if (out_dir / n).exists():
             shutil.move(str(out_dir / n), dest / n)
     return dest
+
+
+def as_number(value: Any) -> float | None:
+    """A metric value as a float: numbers, and the strings 'inf'/'nan' the results contract writes."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in ("inf", "-inf", "nan", "infinity", "-infinity"):
+        return float(value)
+    return None

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, final
 
-from harness.results import ResultRecord
+from harness.results import ResultRecord, as_number
 
 
 @final
@@ -82,17 +82,6 @@ class Drift:
     after: float
     limit: float
     worse: bool
-
-
-def as_number(value: Any) -> float | None:
-    """A metric value as a float: numbers, and the strings 'inf'/'nan' the results contract writes."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in ("inf", "-inf", "nan", "infinity", "-infinity"):
-        return float(value)
-    return None
 
 
 def metric_values(rec: ResultRecord) -> Iterator[tuple[MetricSpec, str, float]]:

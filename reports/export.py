@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO, final
 
 from harness.errors import ConfigError
-from harness.reports.drift import as_number
 from harness.reports.store import StoredRun, history_runs, load_light
-from harness.results import ResultRecord
+from harness.results import ResultRecord, as_number
 
 RUN_COLUMNS = ("run_id", "run_started", "run_ended", "run_status")
 RECORD_COLUMNS = ("cell", "runtime", "device", "model", "offload", "dtype", "tp", "check", "status", "reason",

@@ -19,9 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, final
 
-from harness.reports.drift import as_number
 from harness.reports.store import light_rows
-from harness.results import ResultRecord
+from harness.results import ResultRecord, as_number
 
 CACHE_DIR = ".trend-cache"
 CACHE_VERSION = 1

@@ -23,9 +23,11 @@ from harness.runtimes.base import RuntimeAdapter
 _groups = itertools.count()
 
 ADAPTER_SOURCE = '''
+from harness.runtimes.base import Capabilities
 class Adapter:
     name = "{name}"
     offload_modes = ("none",)
+    capabilities = Capabilities("a test runtime")
     default_boot_timeout_s = 10.0
     def na_reason(self, cell, card, *, simulated=False): return None
     def check_na_reason(self, check, cell, card): return None

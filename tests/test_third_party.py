@@ -81,6 +81,9 @@ def test_an_unknown_runtime_is_answered_with_the_installed_one_among_the_known(s
                           capture_output=True, text=True, timeout=300, env=with_site(site))
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "unknown runtime 'nosuch' in --runtimes; known: hf, sglang, vllm, hf_ext" in done.stdout + done.stderr
+    helped = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--help"], capture_output=True, text=True,
+                            timeout=300, env=with_site(site))
+    assert helped.returncode == 0 and "known: hf, sglang, vllm, hf_ext" in " ".join(helped.stdout.split())
 
 
 def test_the_installed_portability_profile_drives_harness_portability(site: Path, tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple, final
 
+from harness.results import as_number
+
 _EXPONENT = re.compile(r"e([+-])0*(\d)")
 
 
@@ -35,17 +37,6 @@ class Figure:
 
 
 GENERIC = Figure()  # a check that says nothing of its own: every scalar metric, readable
-
-
-def as_number(value: Any) -> float | None:
-    """A metric value as a float: numbers, and the strings 'inf'/'nan' the results contract writes."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in ("inf", "-inf", "nan", "infinity", "-infinity"):
-        return float(value)
-    return None
 
 
 def number(value: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import harness.suites
 from harness.config.options import DEFAULT_OUT, DEFAULTS, add_options
+from harness.runtimes import RUNTIMES
 
 SUITES = Path(harness.suites.__file__).resolve().parent
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -33,7 +34,8 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="run directory (default: %(default)s)")
     for opt, key in (("--runtimes", "runtimes"), ("--devices", "devices"), ("--models", "models"),
                      ("--offload-modes", "offload_modes"), ("--dtypes", "dtypes"), ("--tp", "tp")):
-        run.add_argument(opt, default=None, help=f"comma list (default: the matrix file's, else {DEFAULTS[key]})")
+        known = f"; known: {', '.join(RUNTIMES.names())}" if key == "runtimes" else ""  # installed ones too
+        run.add_argument(opt, default=None, help=f"comma list (default: the matrix file's, else {DEFAULTS[key]}{known})")
     run.add_argument("--no-progress", action="store_true", help="no per-cell progress lines")
     run.set_defaults(func=run_matrix, passthrough=True)
 

@@ -7,19 +7,15 @@ from __future__ import annotations
 import itertools
 
 from harness.checks.base import CheckContext, CheckResult
-from harness.config.cards import ModelCard
-from harness.config.matrix import Cell
+from harness.checks.meaning import CheckDefaults
 
 PROMPT = "The capital of France is"
 NEW_TOKENS = 8
 
 
-class RepeatableGreedyCheck:
+class RepeatableGreedyCheck(CheckDefaults):  # no N/A rules, the generic figure, no warning
     name = "repeatable_greedy"
     key_metric = "tokens"
-
-    def na_reason(self, cell: Cell, card: ModelCard) -> str | None:
-        return None
 
     def run(self, ctx: CheckContext) -> CheckResult:
         first, second = (ctx.client.generate([PROMPT], max_new_tokens=NEW_TOKENS)[0] for _ in range(2))
