@@ -69,8 +69,9 @@ def ask_sets(client: RuntimeClient, sets: Sequence[AccuracySet],
 
 def score_set(fact_set: AccuracySet, qs: Sequence[Question], gens: Sequence[Generation]) -> dict[str, Any]:
     """Count one set's right answers; few-shot answers are judged on their first line only."""
-    answers = []
-    for q, g in zip(qs, gens):
+    answers: list[dict[str, Any]] = []
+    # not strict: a reference entry read from the store is not checked against the prompts' count
+    for q, g in zip(qs, gens, strict=False):
         judged = g.text.strip().split("\n", 1)[0] if q.first_line_only else g.text
         answers.append({"set": q.set_name, "prompt": q.fact.prompt, "expected": q.fact.answer, "got": g.text,
                         "ok": contains_answer(judged, q.fact.answer)})
@@ -96,7 +97,7 @@ class AccuracyCheck(CheckDefaults):
     def run(self, ctx: CheckContext) -> CheckResult:
         sets = ctx.card.sets
         asked = [questions(s) for s in sets]
-        scored = [score_set(s, qs, gens) for s, qs, gens in zip(sets, asked, ask_sets(ctx.client, sets, asked))]
+        scored = [score_set(s, qs, gens) for s, qs, gens in zip(sets, asked, ask_sets(ctx.client, sets, asked), strict=True)]
         return _paired(ctx, asked, scored, _verdict(scored))
 
 
@@ -109,7 +110,7 @@ def _paired(ctx: CheckContext, asked: Sequence[Sequence[Question]], scored: Sequ
         refs, entries = accuracy_paired.reference_answers(ctx, ctx.card.sets, [[q.prompt for q in qs] for qs in asked])
     except HarnessError as exc:  # no reference here: the threshold verdict stands, the result says why
         return dataclasses.replace(result, metrics={**result.metrics, **accuracy_paired.unavailable(ctx.card, len(answers), exc)})
-    ref_ok = [a["ok"] for s, qs, g in zip(ctx.card.sets, asked, refs) for a in score_set(s, qs, g)["answers"]]
+    ref_ok = [a["ok"] for s, qs, g in zip(ctx.card.sets, asked, refs, strict=True) for a in score_set(s, qs, g)["answers"]]
     metrics, rows, why = accuracy_paired.compare(ctx.card, [a["ok"] for a in answers], ref_ok,
                                                  [a["prompt"] for a in answers], entries)
     details = {**result.details, "paired": rows}

@@ -7,6 +7,7 @@ cached entry (and one reference boot); each other length is one more entry.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ def reference_answers(ctx: CheckContext, sets: Sequence[AccuracySet], prompts: S
     for group, request in length_requests(card, sets, prompts):
         own = _own(ctx, request, info) if is_reference else None
         ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(digest, spec), own=own,
-                     compute=lambda r=request: boot_and_generate(card, ctx.options, r, wait_for_cards=False),
+                     compute=functools.partial(boot_and_generate, card, ctx.options, request, wait_for_cards=False),
                      spec=spec)  # inside a check: an accelerator reference was prepared before the boot (refboot.py)
         entries.append(ref)
         gens = list(ref.generations)
@@ -73,8 +74,9 @@ def _own(ctx: CheckContext, request: ReferenceRequest, info: dict[str, Any]) -> 
 def compare(card: ModelCard, cell_ok: Sequence[bool], ref_ok: Sequence[bool], prompts: Sequence[str],
             refs: Sequence[ReferenceAnswers]) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
     """Metrics, the discordant prompts, and a failure reason when the cell is significantly worse."""
-    lost = [p for p, c, r in zip(prompts, cell_ok, ref_ok) if r and not c]
-    gained = [p for p, c, r in zip(prompts, cell_ok, ref_ok) if c and not r]
+    # not strict: ``ref_ok`` comes from a store entry whose count is not checked against the prompts
+    lost = [p for p, c, r in zip(prompts, cell_ok, ref_ok, strict=False) if r and not c]
+    gained = [p for p, c, r in zip(prompts, cell_ok, ref_ok, strict=False) if c and not r]
     test, spec = mcnemar_exact(len(lost), len(gained)), card.paired
     metrics: dict[str, Any] = {
         "reference_correct": sum(ref_ok), "paired_lost": test.lost, "paired_gained": test.gained,

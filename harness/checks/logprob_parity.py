@@ -140,11 +140,11 @@ def logprob_figure(m: Mapping[str, Any], d: Mapping[str, Any]) -> Figure:
 
 def _explain(failure: str, parity: GenerationParity, thr: LogprobThresholds, names: TokenNames) -> str:
     if failure == "min_token_agreement":
-        p = parity.hard_divergences[0]
-        d = p.divergence
+        first = parity.hard_divergences[0]
+        d = first.divergence
         assert d is not None
         return (f"greedy tokens agree {parity.token_agreement:.0%} < {thr.min_token_agreement:.0%}; first: prompt "
-                f"{p.prompt!r} step {d.step}: reference token {names(d.ref_token)}, runtime {names(d.got_token)}")
+                f"{first.prompt!r} step {d.step}: reference token {names(d.ref_token)}, runtime {names(d.got_token)}")
     if failure == "max_abs_delta":
         p = parity.worst_delta()
         assert p is not None

@@ -151,7 +151,8 @@ def _metrics(cell: Cell, ev: ModeEvidence, baseline: Mapping[str, Any] | None) -
                            "params": ev.params, "offloaded_params": ev.offloaded_params}
     for store, held in (ev.offloaded_to or {}).items():
         out[f"offloaded_to_{store}_bytes"] = held
-    memory = ev.figures.get("memory") if isinstance(ev.figures.get("memory"), Mapping) else {}
+    held_memory = ev.figures.get("memory")
+    memory: Mapping[str, Any] = held_memory if isinstance(held_memory, Mapping) else {}
     out.update({f"process_{k}_bytes": v for k, v in memory.items()})
     if baseline is not None:
         out.update(baseline_cell=baseline.get("cell"), baseline_resident_bytes=baseline.get("resident_bytes"),

@@ -80,7 +80,8 @@ def sglang_evidence(info: Mapping[str, Any]) -> ModeEvidence:
 
 
 def vllm_evidence(info: Mapping[str, Any]) -> ModeEvidence:
-    config = info.get("vllm_config") if isinstance(info.get("vllm_config"), Mapping) else {}
+    raw = info.get("vllm_config")
+    config: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     model = config.get("model_config") or {}
     attention = config.get("attention_config") or {}
     dtype = str(model.get("dtype") or "").removeprefix("torch.")

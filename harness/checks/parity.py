@@ -110,9 +110,10 @@ def compare_generation(ref: Generation, got: Generation, tie_margin: float) -> P
     A divergence is a near tie when the reference itself ranked the cell's token within
     ``tie_margin`` nats of its own choice: benign, not counted against token agreement.
     """
-    worst = (0.0, None, None, None, None)
+    # max |Δ| and where: step, token, reference and runtime logprob
+    worst: tuple[float, int | None, int | None, float | None, float | None] = (0.0, None, None, None, None)
     overlap, overlap_step = 1.0, None
-    topk = (0.0, None, None)
+    topk: tuple[float, int | None, int | None] = (0.0, None, None)  # max top-k |Δ|, step, alternative token
     matched, divergence = 0, None
     for step, tok in enumerate(ref.token_ids):
         got_tok = got.token_ids[step] if step < len(got.token_ids) else None
@@ -196,7 +197,7 @@ def compare_generations(refs: Sequence[Generation], gots: Sequence[Generation], 
     """Prompt by prompt; the two lists answer the same prompts in the same order."""
     if [r.prompt for r in refs] != [g.prompt for g in gots]:
         raise ValueError("reference and cell answered different prompts; ask both the same prompts in the same order")
-    return GenerationParity(tuple(compare_generation(r, g, tie_margin) for r, g in zip(refs, gots)))
+    return GenerationParity(tuple(compare_generation(r, g, tie_margin) for r, g in zip(refs, gots, strict=True)))
 
 
 def _near_tie(ref: Generation, step: int, got_tok: int | None, margin: float) -> bool:

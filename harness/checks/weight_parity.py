@@ -6,14 +6,16 @@ not return are compared by digest where the runtime offers one (harness.checks.w
 Streaming and bounded: checkpoint tensors are taken in the order of the runtime tensor that
 holds them, so a fused or stacked runtime tensor (128 experts' gate/up) is fetched once, its
 members compared as views of it while the next one is fetched, and dropped
-(harness.checks.weight_stream: a few tensors up to a byte budget, never several large ones). The checkpoint is read one
-tensor at a time, and the comparison itself works in bounded chunks (harness.numerics.tensordiff).
+(harness.checks.weight_stream: a few tensors up to a byte budget, never several large ones). The
+checkpoint is read one tensor at a time, and the comparison itself works in bounded chunks
+(harness.numerics.tensordiff).
 Coverage (harness.checks.weight_coverage) counts every checkpoint element as verified by value,
 by digest, or not verified with the reason; ``truncate_rows`` on a card makes it a sample.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -84,6 +86,7 @@ class WeightParityCheck(CheckDefaults):
             end_transfer(ctx.client)  # the shared-memory region, if any, is not kept for other checks
         for u in unavailable:
             tally.not_verified(u.name, _elements(ckpt.shape(u.name)), kind_of(u.why, rows, ctx.cell.tp))
+        assert walk.fetch is not None, "set by _walk_by_value"
         io = _io_figures(ckpt, walk.fetch, clock, time.perf_counter() - t0, transfer_stats(ctx.client))
         io["digest_s"] = round(first.seconds, 4) if first else None
         return _verdict(results, unavailable, tol, ctx.cell.dtype, ctx.weight_layout, digests, tally, io)
@@ -97,7 +100,7 @@ def _walk_by_value(ctx: CheckContext, walk: _Walk, skip: frozenset[str]) -> tupl
     walk.candidates = {n: walk.layout.candidates(n, walk.architecture) for n in order}  # once: 3147 names in the MoE
     plan = [walk.candidates[n][0].runtime_name for n in order]
     sizes: dict[str, int] = {}
-    for n, runtime_name in zip(order, plan):  # about the bytes each runtime tensor brings: how far to fetch ahead
+    for n, runtime_name in zip(order, plan, strict=True):  # about the bytes each runtime tensor brings: how far to fetch ahead
         sizes[runtime_name] = sizes.get(runtime_name, 0) + walk.ckpt.nbytes(n)
     results: list[TensorParity] = []
     unavailable: list[_Unavailable] = []
@@ -108,7 +111,10 @@ def _walk_by_value(ctx: CheckContext, walk: _Walk, skip: frozenset[str]) -> tupl
             walk.maps = maps if maps.available else None
             for name in order:
                 outcome = _compare_one(walk, name)
-                (results if isinstance(outcome, TensorParity) else unavailable).append(outcome)
+                if isinstance(outcome, TensorParity):
+                    results.append(outcome)
+                else:
+                    unavailable.append(outcome)
     finally:
         walk.maps = None  # closed with the block: later reads (sizing a differing digest) use the buffer
         if walk.finite is not None:
@@ -138,7 +144,8 @@ def _io_figures(ckpt: Checkpoint, fetch: BoundedFetch, clock: PassClock, seconds
     total = sum(ckpt.nbytes(n) for n in ckpt.names())
     fmt = None if wire is None else _wire_format(wire)
     return {"checkpoint_bytes": total, "transferred_bytes": fetch.fetched_bytes, "largest_runtime_tensor_bytes": fetch.largest,
-            "seconds": seconds, "transfer_busy_s": round(fetch.busy_s, 4), "transfer_format": fmt, **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
+            "seconds": seconds, "transfer_busy_s": round(fetch.busy_s, 4), "transfer_format": fmt,
+            **{f"{k}_s": round(v, 4) for k, v in clock.seconds.items()}}
 
 
 def _wire_format(wire: dict[str, float]) -> str:
@@ -216,7 +223,7 @@ def _size_by_value(ctx: CheckContext, walk: _Walk, d: DigestParity) -> tuple[Dig
     whole = True
     for name, mapped in members:
         try:
-            got = walk.clock.timed("layout", lambda: recover(raw, mapped, name, cut))
+            got = walk.clock.timed("layout", functools.partial(recover, raw, mapped, name, cut))
         except LayoutUnavailable:
             whole = False  # beyond the rows fetched
             continue
@@ -281,7 +288,7 @@ def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
         if raw is None:
             continue
         try:
-            got = walk.clock.timed("layout", lambda: recover(raw, mapped, name, walk.cut))
+            got = walk.clock.timed("layout", functools.partial(recover, raw, mapped, name, walk.cut))
         except LayoutUnavailable as exc:
             why = str(exc)
             continue
@@ -293,7 +300,7 @@ def _compare_one(walk: _Walk, name: str) -> TensorParity | _Unavailable:
 def _count(tally: CoverageTally, name: str, shape: tuple[int, ...], got: Recovered, cut: CutContext) -> None:
     """Elements compared by value, and the rest of the tensor as not verified (sampled or other ranks)."""
     total = _elements(shape)
-    compared = math.prod(len(range(*s.indices(n))) for s, n in zip(got.region, shape)) if got.region else total
+    compared = math.prod(len(range(*s.indices(n))) for s, n in zip(got.region, shape, strict=True)) if got.region else total
     tally.by_value(compared)
     kind = (f"sampled: truncate_rows={cut.truncated_rows}" if cut.truncated_rows is not None
             else f"held by other tp ranks (tp={cut.tp})")
@@ -311,15 +318,15 @@ def _compare_recovered(walk: _Walk, name: str, runtime_name: str, got: Recovered
         where.append(f"compared [{shown}] of {list(ckpt.shape(name))} (tp shard / truncate_rows)")
     if got.padding_note:
         where.append(got.padding_note)
-    whole = not got.partial and walk.finite is not None  # only a whole tensor settles its finiteness
-    known = whole and walk.finite.known(name)
+    finite = None if got.partial else walk.finite  # only a whole tensor settles its finiteness
+    known = finite is not None and finite.known(name)
     try:
         result = walk.clock.timed("compare", lambda: compare(name, got.tensor, want, walk.tol, want_finite=known,
                                                              padding_max_abs=got.padding_max_abs, note="; ".join(where)))
     finally:
         walk.done(name, rows)
-    if whole and not known and result.max_abs == 0.0 and "non-finite" not in result.note:
-        walk.finite.add(name)  # equal and finite: so is the checkpoint tensor
+    if finite is not None and not known and result.max_abs == 0.0 and "non-finite" not in result.note:
+        finite.add(name)  # equal and finite: so is the checkpoint tensor
     return result
 
 

@@ -11,8 +11,9 @@ compared a 134 MB expert stack). Held tensors are dropped oldest first down to `
 before each new one is taken, so at any moment this holds at most ``budget`` + the current tensor
 + ``ahead`` bytes or the next two tensors (the ones ahead, up to 256 MB or 2 x the largest runtime
 tensor, are written by the runtime and not yet read here: they are in tmpfs, not in this process's
-resident memory; where tmpfs has no room the runtime answers over the socket instead). A small footprint is also a fast one: the shared-memory region's pages
-are reused lowest first, and every page never written before costs the runtime an allocation.
+resident memory; where tmpfs has no room the runtime answers over the socket instead). A small
+footprint is also a fast one: the shared-memory region's pages are reused lowest first, and every
+page never written before costs the runtime an allocation.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +31,7 @@ AHEAD_BYTES = 256 << 20  # fetched ahead of the comparison, into tmpfs: the runt
 AHEAD_MIN = 2  # and always the next two, so the runtime is never idle behind one large stack
 AHEAD_MAX = 16
 Getter = Callable[[str], "np.ndarray | None"]
+T = TypeVar("T")
 
 
 class PassClock:
@@ -37,7 +40,7 @@ class PassClock:
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(PASSES, 0.0)
 
-    def timed(self, what: str, fn: Callable[[], object]) -> object:
+    def timed(self, what: str, fn: Callable[[], T]) -> T:
         t0 = time.perf_counter()
         try:
             return fn()
@@ -59,7 +62,7 @@ class BoundedFetch:
         self._after = {name: i + 1 for i, name in enumerate(self.plan)}
         self.held: OrderedDict[str, np.ndarray] = OrderedDict()
         self.absent: set[str] = set()
-        self.pending: dict[str, Future] = {}
+        self.pending: dict[str, Future[np.ndarray | None]] = {}
         self.fetched_bytes = 0
         self.largest = 0
         self.busy_s = 0.0

@@ -72,7 +72,7 @@ class NativeClient:
         items = resp.json()
         if len(items) != len(prompts):
             raise RuntimeRequestError(self.cell_id, f"/generate returned {len(items)} answers for {len(prompts)} prompts")
-        return [_native_generation(p, item) for p, item in zip(prompts, items)]
+        return [_native_generation(p, item) for p, item in zip(prompts, items, strict=True)]
 
     def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None:
         """The runtime's tensor: raw bytes in its own dtype where the runtime offers them (hf), else
@@ -91,7 +91,8 @@ class NativeClient:
         out = []
         for rank in resp.json().get("ranks") or []:
             info = rank.get("parallelism_info") or {}
-            info = info[0] if isinstance(info, list) and info else info  # 0.5.23: a list of one per role
+            if isinstance(info, list):  # 0.5.23: a list of one per role (never empty here: ``or {}``)
+                info = info[0]
             out.append({"tp_rank": int(info.get("tp_rank", 0)), "tp_size": int(info.get("tp_size", 1)),
                         "checksums": dict(rank.get("checksums") or {})})
         return out

@@ -45,7 +45,8 @@ def mode() -> str | None:
 def before_serving(host: str, port: int) -> socket.socket | None:
     """Apply boot-time chaos; returns a socket that keeps the port taken, if any."""
     chosen = mode()
-    if chosen == "crash_on_boot" or (chosen == "crash_on_boot_once" and _first_time("boot")):  # like a real crash log: markup from model code, config echoed with secrets
+    # like a real crash log: markup from model code, config echoed with secrets
+    if chosen == "crash_on_boot" or (chosen == "crash_on_boot_once" and _first_time("boot")):
         print(f"config: hf_token={os.environ.get('HF_TOKEN', '')} note=<script>alert('log')</script>", file=sys.stderr)
         print("Traceback (most recent call last):\n  File \"model_loader.py\", line 1\n"
               "ModuleNotFoundError: No module named 'sgl_kernel'", file=sys.stderr, flush=True)

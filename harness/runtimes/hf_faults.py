@@ -15,6 +15,7 @@ import random
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,7 +37,10 @@ def locate(model: torch.nn.Module, name: str) -> tuple[torch.Tensor, Callable[[t
     if not isinstance(t, torch.Tensor):
         return None
     if t.device.type != "meta":
-        return t, lambda v: t.data.copy_(v.to(t.dtype))
+        def copy_into(v: torch.Tensor) -> None:
+            t.data.copy_(v.to(t.dtype))
+
+        return t, copy_into
     parts = module_name.split(".") if module_name else []
     for cut in range(len(parts), -1, -1):
         owner = model.get_submodule(".".join(parts[:cut]))
@@ -177,7 +181,7 @@ def _scale_output(model: torch.nn.Module, layer: int, pattern: str, what: str) -
         raise SystemExit(f"{FAULT_ENV}: this model has no {what} in decoder layer {layer} (no module matches "
                          f"{rx.pattern!r}); pick a layer index below the model's num_hidden_layers")
 
-    def hook(module: torch.nn.Module, args: object, output: object) -> object:
+    def hook(module: torch.nn.Module, args: object, output: torch.Tensor | tuple[Any, ...]) -> object:
         if isinstance(output, tuple):
             return (output[0] * COMPUTE_SCALE, *output[1:])
         return output * COMPUTE_SCALE
@@ -238,7 +242,8 @@ class SGLangView:
 
 def _cat(live: Callable[[str], torch.Tensor | None], names: list[str]) -> torch.Tensor | None:
     parts = [live(n) for n in names]
-    return None if any(p is None for p in parts) else torch.cat([p.to("cpu") for p in parts])
+    present = [p for p in parts if p is not None]
+    return None if len(present) < len(parts) else torch.cat([p.to("cpu") for p in present])
 
 
 _FUSED: tuple[tuple[str, Callable[..., torch.Tensor | None]], ...] = (
@@ -265,7 +270,7 @@ def _hidden(name: str, live: Callable[[str], torch.Tensor | None]) -> bool:
     if m:
         return live(f"{m[1]}.gate_proj.weight") is not None and live(f"{m[1]}.up_proj.weight") is not None
     m = re.match(r"^(.+)\.(q_a_proj|kv_a_proj_with_mqa)\.weight$", name)
-    return bool(m) and live(f"{m[1]}.q_a_proj.weight") is not None
+    return m is not None and live(f"{m[1]}.q_a_proj.weight") is not None
 
 
 VIEWS: dict[str, SGLangView] = {"sglang_layout": SGLangView(), "vocab_padding_garbage": SGLangView(pad_value=0.01)}

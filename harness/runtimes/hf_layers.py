@@ -40,7 +40,8 @@ def probe_points(model: torch.nn.Module) -> Iterator[tuple[str, torch.nn.Module]
     """(point name, module) in the order the forward pass reaches them."""
     prefix, layers = decoder_layers(model)
     owner = model.get_submodule(prefix.rpartition(".")[0]) if "." in prefix else model
-    embed = model.get_input_embeddings()
+    # a transformers model; torch's Module.__getattr__ stub types the method as Tensor | Module
+    embed = model.get_input_embeddings()  # type: ignore[operator]
     if embed is not None:
         yield "embeddings", embed
     for i, layer in enumerate(layers):

@@ -78,6 +78,7 @@ def offload_device_map(model_dir: str, exec_device: str, target: str) -> dict[st
         for name, child in module.named_children():
             full = f"{prefix}{name}"
             if full == layers:
+                assert isinstance(child, torch.nn.ModuleList), "layers names a ModuleList of the skeleton"
                 device_map.update({f"{full}.{i}": target for i in range(len(child))})
             elif layers.startswith(full + "."):
                 walk(full + ".", child)
@@ -100,7 +101,8 @@ def load_model(args: argparse.Namespace):
     # the test-only inert_offload fault loads everything onto the device yet keeps the device map it was
     # asked for, as a runtime that ignores its offload flag still reports it (the mode_active check's target)
     if args.offload == "none" or hf_faults.inert_offload(os.environ.get(FAULT_ENV, "")):
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)
+        # PreTrainedModel.to is wrapped by a decorator typed via functools.wraps, whose stub does not bind self
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device)  # type: ignore[arg-type]
         device_map = {"": device} if args.offload == "none" else offload_device_map(args.model, device, args.offload)
     else:
         device_map = offload_device_map(args.model, device, args.offload)
@@ -136,7 +138,7 @@ class Engine:
     def generate(self, req: dict) -> list[dict] | dict:
         texts = req.get("text")
         single = isinstance(texts, str)
-        prompts = [texts] if single else list(texts or [])
+        prompts: list[str] = [texts] if isinstance(texts, str) else list(texts or [])
         sp = req.get("sampling_params") or {}
         max_new_tokens, top_k = int(sp.get("max_new_tokens", 16)), int(req.get("top_logprobs_num") or 0)
         size = self.args.max_batch
@@ -168,12 +170,12 @@ class Engine:
 
     def _answer(self, ids: list[int], logits: list[torch.Tensor], top_k: int, prompt_tokens: int) -> dict:
         token_lps, top_lps = [], []
-        for tok, step in zip(ids, logits):
+        for tok, step in zip(ids, logits, strict=True):  # logits are cut to len(ids) in _generate
             lp = torch.log_softmax(step.float(), dim=-1)
             token_lps.append([float(lp[tok]), tok, None])
             if top_k:
                 vals, idx = lp.topk(top_k)
-                top_lps.append([[float(v), int(i), None] for v, i in zip(vals, idx)])
+                top_lps.append([[float(v), int(i), None] for v, i in zip(vals, idx, strict=True)])
         return {
             "text": self.tokenizer.decode(ids, skip_special_tokens=True),
             "output_ids": ids,

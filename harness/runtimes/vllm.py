@@ -117,7 +117,7 @@ class OpenAIClient:
         choices = sorted(data.get("choices") or [], key=lambda c: c["index"])
         if len(choices) != len(prompts):
             raise RuntimeRequestError(self.cell_id, f"/v1/completions returned {len(choices)} choices for {len(prompts)} prompts")
-        return [_generation(p, c, top_logprobs) for p, c in zip(prompts, choices)]
+        return [_generation(p, c, top_logprobs) for p, c in zip(prompts, choices, strict=True)]
 
     def weight(self, name: str, truncate_rows: int | None = None) -> np.ndarray | None:
         """One tensor of the saved state, read from its file when asked (None: not saved, or empty)."""
