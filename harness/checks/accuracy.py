@@ -17,7 +17,8 @@ from harness.checks.meaning import EMPTY_ANSWERS, CheckDefaults
 from harness.config.cards import AccuracySet, ModelCard
 from harness.config.facts import Fact, load_facts
 from harness.errors import HarnessError
-from harness.runtimes.client import Generation, RuntimeClient
+from harness.runtimes.client import RuntimeClient
+from harness.runtimes.generation import Generation
 
 
 def contains_answer(text: str, answer: str) -> bool:

@@ -28,7 +28,7 @@ from harness.reference.store import (
     reference_dir,
     reference_spec,
 )
-from harness.runtimes.client import Generation
+from harness.runtimes.generation import Generation
 
 LISTED = 20  # discordant prompts listed in the details (all of them are counted)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol, final
+from typing import TYPE_CHECKING, Any, Literal, Protocol, final
 
 from harness.checks.figure import Figure
 from harness.checks.meaning import NARule, capabilities
@@ -12,7 +12,9 @@ from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
 from harness.runtimes.base import Capabilities
-from harness.runtimes.client import RuntimeClient
+
+if TYPE_CHECKING:  # the client (requests, numpy) is imported where a runtime is asked something
+    from harness.runtimes.client import RuntimeClient
 
 CheckStatus = Literal["pass", "fail", "na"]
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from harness.config.cards import LogprobThresholds, Tolerance
 from harness.numerics.tensordiff import figures
-from harness.runtimes.client import Generation
+from harness.runtimes.generation import Generation
 
 
 @final

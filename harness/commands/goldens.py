@@ -39,7 +39,7 @@ from harness.reference.store import (
     reference_dir,
     reference_spec,
 )
-from harness.runtimes.client import Generation
+from harness.runtimes.generation import Generation
 
 FORMAT = "llm-harness-golden"
 VERSION = 1

@@ -35,7 +35,7 @@ from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
 from harness.config.refspec import DEFAULT_REFERENCE, ReferenceSpec
 from harness.numerics.digestmemo import file_sha256
-from harness.runtimes.client import Generation
+from harness.runtimes.generation import Generation
 
 REFERENCE_DIR_ENV = "HARNESS_REFERENCE_DIR"
 FAULT_ENV = "HARNESS_HF_FAULT"  # hf_server.py's test-only fault switch; never set for the reference

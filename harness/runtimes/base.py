@@ -4,11 +4,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
-from harness.runtimes.client import RuntimeClient
+
+if TYPE_CHECKING:  # the client (requests, numpy) is imported where a runtime is asked something
+    from harness.runtimes.client import RuntimeClient
 
 # The env var that selects cards of each device kind, set from a lease (one runtime per card).
 VISIBLE_DEVICES_ENV = {

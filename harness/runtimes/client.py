@@ -1,27 +1,15 @@
-"""HTTP clients for runtimes: one small class per API dialect, one shared result type."""
+"""HTTP clients for runtimes: one small class per API dialect; what they answer is a Generation (generation.py)."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from typing import Any, Protocol, final
+from typing import Any, Protocol
 
 import numpy as np
 import requests
 
 from harness.errors import RuntimeRequestError
 from harness.numerics.tensorwire import TensorFetcher
-
-
-@final
-@dataclasses.dataclass(frozen=True)
-class Generation:
-    """A greedy completion with the logprob of each chosen token and the top-k alternatives."""
-
-    prompt: str
-    text: str
-    token_ids: tuple[int, ...]
-    logprobs: tuple[float, ...]
-    top_logprobs: tuple[tuple[tuple[int, float], ...], ...] = ()
+from harness.runtimes.generation import Generation
 
 
 class RuntimeClient(Protocol):

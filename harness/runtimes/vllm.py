@@ -29,7 +29,8 @@ from harness.config.matrix import Cell
 from harness.errors import RuntimeRequestError
 from harness.numerics.checkpoint import Checkpoint
 from harness.runtimes.base import AdapterDefaults, Capabilities, LaunchContext, LaunchSpec, RuntimeNeeds
-from harness.runtimes.client import Generation, RuntimeClient
+from harness.runtimes.client import RuntimeClient
+from harness.runtimes.generation import Generation
 
 KV_CACHE_BYTES = 256 * 2**20
 # Checkpoint tensors vLLM's CPU backend keeps in a form that cannot be compared, and why (name-free:
