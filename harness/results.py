@@ -20,6 +20,7 @@ A record from a newer schema still loads (unknown fields are ignored) and is cou
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
@@ -28,7 +29,7 @@ import math
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, final
 
@@ -148,12 +149,23 @@ def read_results(path: Path) -> LoadedResults:
     return LoadedResults(tuple(records), tuple(bad), newer)
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temp path beside ``path`` to write; renamed over ``path`` when the block ends without an
+    error, removed otherwise (nobody ever reads a half-written file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON to a temp file beside ``path`` and rename it over (never a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_jsonable(dict(data)), indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(dict(data)), indent=2, sort_keys=True))
 
 
 def _jsonable(value: Any) -> Any:

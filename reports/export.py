@@ -11,12 +11,10 @@ Writers are registered by format in ``WRITERS``, so another format is one functi
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import itertools
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any, TextIO, final
 
 from harness.errors import ConfigError
 from harness.reports.store import StoredRun, history_runs, load_light
-from harness.results import ResultRecord, as_number
+from harness.results import ResultRecord, as_number, replacing
 
 RUN_COLUMNS = ("run_id", "run_started", "run_ended", "run_status")
 RECORD_COLUMNS = ("cell", "runtime", "device", "model", "offload", "dtype", "tp", "check", "status", "reason",
@@ -111,7 +109,7 @@ def runs_to_export(run_dir: Path, history: bool, history_dir: Path | None = None
 
 def write_csv(table: ExportTable, out: Path) -> None:
     """CSV with a header row; an absent value is an empty field, non-finite figures 'inf' / 'nan'."""
-    with _replacing(out, newline="") as handle:
+    with replacing(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=table.columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(table.rows)
@@ -126,12 +124,8 @@ def write_parquet(table: ExportTable, out: Path) -> None:
         raise ExportError(f"--format parquet needs pyarrow, which is not installed; fix: {PARQUET_FIX} "
                           "(or export --format csv, which needs nothing extra)") from None
     arrays = {name: _arrow_column(pa, [row.get(name) for row in table.rows]) for name in table.columns}
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(out) as tmp:
         pq.write_table(pa.table(arrays), tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 WRITERS: dict[str, Callable[[ExportTable, Path], None]] = {"csv": write_csv, "parquet": write_parquet}
@@ -184,14 +178,3 @@ def _arrow_column(pa: Any, values: list[Any]) -> Any:
         return pa.array(numbers, pa.float64())
     return pa.array([None if v is None else str(v) for v in values], pa.string())
 
-
-@contextlib.contextmanager
-def _replacing(path: Path, **open_kw: Any) -> Iterator[TextIO]:
-    """A text file written beside ``path`` and renamed over it when complete (never half a table)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", **open_kw) as handle:
-            yield handle
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

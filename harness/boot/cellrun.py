@@ -252,7 +252,7 @@ def launch(cell: Cell, card: ModelCard, options: HarnessOptions, inv: DeviceInve
     events = options.out_dir / "events.jsonl"
     lease = None
     if inv is not None and cell.device != "cpu":
-        lease_dir = options.out_dir / ".leases" if inv.simulated else (options.lease_dir or leases.DEFAULT_LEASE_DIR)
+        lease_dir = leases.card_lease_dir(options.out_dir, options.lease_dir, inv.simulated)
         try:
             lease = leases.acquire(cell.device, cell.tp, inv.count, cell.id, lease_dir=lease_dir, events=events,
                                    timeout_s=3600.0 if wait_for_cards else 0.0)

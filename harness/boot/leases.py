@@ -27,6 +27,12 @@ from harness.errors import HarnessError
 DEFAULT_LEASE_DIR = Path(os.environ.get("HARNESS_LEASE_DIR", "/tmp/llm-harness-leases"))
 
 
+def card_lease_dir(out_dir: Path, lease_dir: Path | None, simulated: bool) -> Path:
+    """Where cards are leased: simulated ones inside the run (``out_dir/.leases``), real ones host-wide
+    (``lease_dir``, else DEFAULT_LEASE_DIR), so every process on the host sees the same cards taken."""
+    return out_dir / ".leases" if simulated else (lease_dir or DEFAULT_LEASE_DIR)
+
+
 class LeaseTimeout(HarnessError):
     """Not enough free cards within the wait limit."""
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, final
 
 from harness.checks.figure import Figure
-from harness.checks.meaning import NARule, capabilities
+from harness.checks.meaning import NARule
 from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
 from harness.config.options import HarnessOptions
+from harness.runtimes import capabilities_of
 from harness.runtimes.base import Capabilities
 
 if TYPE_CHECKING:  # the client (requests, numpy) is imported where a runtime is asked something
@@ -49,7 +50,7 @@ class CheckContext:
     @property
     def capabilities(self) -> Capabilities | None:
         """What the cell's runtime declares it can do (None: a runtime not registered here)."""
-        return capabilities(self.cell.runtime)
+        return capabilities_of(self.cell.runtime)
 
 
 class Check(Protocol):

@@ -15,8 +15,7 @@ from typing import Any, Protocol, final
 from harness.checks.figure import GENERIC, Figure
 from harness.config.cards import ModelCard
 from harness.config.matrix import Cell
-from harness.runtimes import RUNTIMES
-from harness.runtimes.base import Capabilities
+from harness.runtimes import capabilities_of
 
 
 class NARule(Protocol):
@@ -54,7 +53,7 @@ class WeightsUnreadable:
     this cell can reproduce (its adapter's ``capabilities``)."""
 
     def why(self, cell: Cell, card: ModelCard) -> str | None:
-        caps = capabilities(cell.runtime)
+        caps = capabilities_of(cell.runtime)
         return None if caps is None else caps.why_weights_unreadable(card.architecture, cell.device, cell.tp)
 
 
@@ -62,11 +61,6 @@ class WeightsUnreadable:
 EMPTY_ANSWERS = CellRule("meta offload creates empty weights on every use by design: its answers are garbage",
                          offloads=("meta",))
 EMPTY_WEIGHTS = CellRule("meta offload keeps no real weights by design: nothing to compare", offloads=("meta",))
-
-
-def capabilities(runtime: str) -> Capabilities | None:
-    """What the registered runtime declares it can do; None for a runtime that is not registered."""
-    return RUNTIMES.get(runtime).capabilities if runtime in RUNTIMES else None
 
 
 def first_reason(rules: Sequence[NARule], cell: Cell, card: ModelCard) -> str | None:

@@ -12,9 +12,9 @@ import pytest
 
 from harness import __version__
 from harness.checks import CheckResult
-from harness.config.matrix import Cell
 from harness.errors import RuntimeRequestError, RuntimeStartError
 from harness.plugin.interrupts import sigint_after
+from harness.plugin.selection import cell_of, check_of
 from harness.redact import Redactor
 from harness.redact_files import redact_tree
 from harness.results import MANIFEST_SCHEMA, ResultRecord, ResultWriter, archive_previous, new_run_id, write_json_atomic
@@ -27,9 +27,8 @@ RUNTIME_INFO_KEY = pytest.StashKey[dict[str, Any]]()
 
 def record_data(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> dict[str, Any] | None:
     """The record of a matrix test's outcome, or None when this phase adds nothing."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    cell, check = params.get("harness_runtime"), params.get("harness_check")
-    if not isinstance(cell, Cell) or check is None:
+    cell, check = cell_of(item), check_of(item)
+    if cell is None or check is None:
         return None
     if report.when == "teardown" or (report.when == "setup" and report.passed):
         return None

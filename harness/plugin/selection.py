@@ -49,15 +49,19 @@ class PlanIndex:
         return self.by_param.get(param)
 
 
+def _param(item: pytest.Item, name: str) -> object:
+    return getattr(getattr(item, "callspec", None), "params", {}).get(name)
+
+
 def cell_of(item: pytest.Item) -> Cell | None:
     """The cell a matrix test runs on, or None for any other test."""
-    cell = getattr(getattr(item, "callspec", None), "params", {}).get("harness_runtime")
+    cell = _param(item, "harness_runtime")
     return cell if isinstance(cell, Cell) else None
 
 
 def check_of(item: pytest.Item) -> str | None:
     """The check a matrix test runs, or None."""
-    check = getattr(getattr(item, "callspec", None), "params", {}).get("harness_check")
+    check = _param(item, "harness_check")
     return check if isinstance(check, str) else None
 
 

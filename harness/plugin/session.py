@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 SESSION_NAME = "harness-session"
 RECORDER_NAME = "harness-recorder"
 START_ERRORS = (PREFLIGHT_REASON, "boot-crash:", "boot-timeout:")  # reasons of a cell whose runtime never came up
-# The rendered outcome, for `harness run` (harness/commands/run.py reads it when the session ends):
-# the same as main.outcome_of(config), kept until that command reads it through outcome_of.
 REFERENCE_CHECKS = frozenset({"logprob_parity", "accuracy"})  # checks that may need an accelerator reference
 
 

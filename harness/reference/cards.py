@@ -36,8 +36,7 @@ def reference_cards(cell: Cell, options: HarnessOptions, wait: bool,
     if inv is None:
         yield None
         return
-    simulated = inv.simulated
-    lease_dir = options.out_dir / ".leases" if simulated else (options.lease_dir or leases.DEFAULT_LEASE_DIR)
+    lease_dir = leases.card_lease_dir(options.out_dir, options.lease_dir, inv.simulated)
     try:
         lease = leases.acquire(cell.device, 1, inv.count, f"reference {cell.id}", lease_dir=lease_dir,
                                events=options.out_dir / "events.jsonl", timeout_s=WAIT_S if wait else 0.0)

@@ -28,7 +28,7 @@ from harness.config.refspec import ReferenceSpec
 from harness.numerics.layerdiff import LayerStates
 from harness.numerics.tensors import widen
 from harness.reference.store import ReferenceStore
-from harness.runtimes import RUNTIMES
+from harness.runtimes import capabilities_of
 
 LAYER_PATH = "/layer_states"
 POINTS_HEADER = "X-Layer-Points"  # hf_server.py spells the same name
@@ -44,8 +44,8 @@ def fetch_layer_states(client: Any, prompts: Sequence[str], runtime: str, versio
     fetcher: Any = getattr(client, "fetcher", None)
     answer = fetcher.post_binary(LAYER_PATH, {"text": list(prompts)}) if hasattr(fetcher, "post_binary") else None
     if answer is None:
-        known = RUNTIMES.get(runtime).capabilities.no_layer_states if runtime in RUNTIMES else ""
-        why = known or f"it has no {LAYER_PATH} endpoint and no other way to them is known"
+        caps = capabilities_of(runtime)
+        why = (caps.no_layer_states if caps else "") or f"it has no {LAYER_PATH} endpoint and no other way to them is known"
         raise LayerStatesUnavailable(f"per-layer states not available from {runtime} {version}".rstrip() + f": {why}")
     values, headers = answer
     names = [n for n in headers.get(POINTS_HEADER.lower(), "").split(",") if n]

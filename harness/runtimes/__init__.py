@@ -5,7 +5,7 @@ Installed packages add adapters through the ``harness.runtimes`` entry-point gro
 from __future__ import annotations
 
 from harness.registry import Registry
-from harness.runtimes.base import RuntimeAdapter
+from harness.runtimes.base import Capabilities, RuntimeAdapter
 
 RUNTIMES: Registry[RuntimeAdapter] = Registry("runtime", protocol=RuntimeAdapter, group="harness.runtimes",
                                                 what="runtime adapter", instantiate=True)
@@ -20,3 +20,8 @@ def all_offload_modes() -> list[str]:
     for name in RUNTIMES:
         modes += [m for m in RUNTIMES.get(name).offload_modes if m not in modes]
     return modes
+
+
+def capabilities_of(runtime: str) -> Capabilities | None:
+    """What the registered runtime declares it can do; None for a runtime that is not registered."""
+    return RUNTIMES.get(runtime).capabilities if runtime in RUNTIMES else None
