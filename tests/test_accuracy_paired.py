@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.checks import CHECKS, accuracy_paired
+from harness.checks import CHECKS
 from harness.checks.accuracy import card_prompts
 from harness.checks.base import CheckContext
 from harness.config.cards import ModelCard
 from harness.config.facts import load_facts
 from harness.config.matrix import Cell
 from harness.errors import RuntimeStartError
+from harness.reference import store
 from harness.runtimes.client import Generation
 
 CARD = ModelCard.from_mapping({"name": "tiny-llama", "architecture": "LlamaForCausalLM",
@@ -76,12 +77,12 @@ def test_a_cell_that_loses_five_prompts_the_reference_answers_fails_the_paired_t
 def test_four_losses_are_not_significant_and_a_faulted_reference_cell_never_becomes_the_reference(ckpt, monkeypatch):
     booted = []
 
-    def fake_boot(card, options, request, wait_for_cards=True):
+    def fake_boot(card, options, request, also=None, wait_for_cards=True):
         assert wait_for_cards is False  # inside a check the cell may hold the only card: never wait for one
         booted.append(request)
         return FakeClient().generate(list(request.prompts), max_new_tokens=request.max_new_tokens)
 
-    monkeypatch.setattr(accuracy_paired, "boot_and_generate", fake_boot)
+    monkeypatch.setattr(store, "boot_and_generate", fake_boot)
     prompts = card_prompts(CARD)
     r = run(ckpt, FakeClient(wrong=tuple(prompts[:4]), fault="attn_scaled"))
     assert len(booted) == 1 and r.metrics["reference_source"] == "computed"  # not its own faulted answers
@@ -96,10 +97,10 @@ def test_the_power_plan_and_its_warning_are_on_the_result(ckpt):
 
 
 def test_without_a_reference_the_threshold_verdict_stands_and_the_result_says_why(ckpt, monkeypatch):
-    def refuse(card, options, request, wait_for_cards=True):
+    def refuse(card, options, request, also=None, wait_for_cards=True):
         raise RuntimeStartError("boot-crash", "hf-cpu-tiny-llama-none", "no torch here", None)
 
-    monkeypatch.setattr(accuracy_paired, "boot_and_generate", refuse)
+    monkeypatch.setattr(store, "boot_and_generate", refuse)
     r = run(ckpt, FakeClient(), offload="disk")
     assert r.status == "pass" and "paired_lost" not in r.metrics
     assert r.metrics["paired_unavailable"].startswith("RuntimeStartError: boot-crash: hf-cpu-tiny-llama-none: no torch here")

@@ -11,6 +11,7 @@ from harness.checks.base import CheckContext
 from harness.checks.parity import compare_generation, compare_generations
 from harness.config.cards import DEFAULT_LOGPROB_THRESHOLDS, ModelCard
 from harness.config.matrix import Cell
+from harness.reference import store
 from harness.runtimes.client import Generation
 
 FP32 = DEFAULT_LOGPROB_THRESHOLDS["float32"]
@@ -101,7 +102,7 @@ def setup(tmp_path: Path, monkeypatch):
         booted.append(1)
         return [ref[p] for p in request.prompts]
 
-    monkeypatch.setattr(logprob_parity, "boot_and_generate", fake_boot)
+    monkeypatch.setattr(store, "boot_and_generate", fake_boot)
     return tmp_path / "ckpt", card, ref, booted
 
 

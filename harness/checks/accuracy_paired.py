@@ -7,7 +7,6 @@ cached entry (and one reference boot); each other length is one more entry.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,12 +19,9 @@ from harness.reference.store import (
     Produced,
     ReferenceAnswers,
     ReferenceRequest,
-    ReferenceStore,
-    boot_and_generate,
+    answers_for,
     checkpoint_digest,
-    obtain,
     reference_cell,
-    reference_dir,
     reference_spec,
 )
 from harness.runtimes.generation import Generation
@@ -44,9 +40,8 @@ def reference_answers(ctx: CheckContext, sets: Sequence[AccuracySet], prompts: S
     entries = []
     for group, request in length_requests(card, sets, prompts):
         own = _own(ctx, request, info) if is_reference else None
-        ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(digest, spec), own=own,
-                     compute=functools.partial(boot_and_generate, card, ctx.options, request, wait_for_cards=False),
-                     spec=spec)  # inside a check: an accelerator reference was prepared before the boot (refboot.py)
+        # inside a check: an accelerator reference was prepared before the boot (refboot.py)
+        ref = answers_for(card, ctx.options, digest, request, own=own, wait_for_cards=False)
         entries.append(ref)
         gens = list(ref.generations)
         for i in group:

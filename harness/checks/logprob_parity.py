@@ -24,12 +24,9 @@ from harness.reference.store import (
     Produced,
     ReferenceAnswers,
     ReferenceRequest,
-    ReferenceStore,
-    boot_and_generate,
+    answers_for,
     checkpoint_digest,
-    obtain,
     reference_cell,
-    reference_dir,
     reference_spec,
 )
 
@@ -77,10 +74,9 @@ class LogprobParityCheck(CheckDefaults):
         own = ((lambda: Produced(tuple(got), dict(info.get("versions") or {})))
                if ctx.cell == reference_cell(card.name, spec) and not fault else None)
         probe = LayerProbe.of(ctx)  # the first divergent layer (layer_divergence.py), per --layer-diff
-        ref = obtain(ReferenceStore(reference_dir()), card.name, request.key(checkpoint_digest(ctx.checkpoint), spec),
-                     own=own, compute=lambda: boot_and_generate(card, ctx.options, request, also=probe.keep,
-                                                                 wait_for_cards=False),
-                     spec=spec)  # an accelerator reference came before this cell's boot (harness/plugin/refboot.py)
+        # an accelerator reference came before this cell's boot (harness/plugin/refboot.py)
+        ref = answers_for(card, ctx.options, checkpoint_digest(ctx.checkpoint), request, own=own, also=probe.keep,
+                          wait_for_cards=False)
         thr = card.logprob.for_dtype(ctx.cell.dtype)
         parity = compare_generations(ref.generations, got, tie_margin=thr.max_abs_delta)
         result = _verdict(parity, thr, ref, TokenNames(ctx.checkpoint), ctx.cell.dtype, fault)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -203,6 +204,18 @@ def origin(meta: Mapping[str, Any], spec: ReferenceSpec) -> str:
         return f"golden imported from {host} (harness {made.get('harness', '?')}, {str(made.get('created', '?'))[:10]})"
     where = "here" if host == platform.node() else f"on {host}"
     return f"computed {where} on {spec.label}"
+
+
+def answers_for(card: ModelCard, options: HarnessOptions | None, digest: str, request: ReferenceRequest, *,
+                own: Compute | None = None, also: Callable[[Any], None] | None = None,
+                wait_for_cards: bool = True) -> ReferenceAnswers:
+    """The reference's answers to ``request`` for the checkpoint ``digest``: from the store; else
+    ``own`` (the asking cell is the reference cell); else the reference cell booted for it
+    (boot_and_generate, ``also`` and ``wait_for_cards`` passed on), then stored."""
+    spec = reference_spec(options)
+    compute = functools.partial(boot_and_generate, card, options, request, also=also, wait_for_cards=wait_for_cards)
+    return obtain(ReferenceStore(reference_dir()), card.name, request.key(digest, spec), own=own, compute=compute,
+                  spec=spec)
 
 
 def boot_and_generate(card: ModelCard, options: HarnessOptions | None, request: ReferenceRequest,
